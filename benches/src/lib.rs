@@ -1,0 +1,12 @@
+//! Benchmarks for Vigil's hot paths, and the workloads that drive them.
+//!
+//! - [`workload`]: a deterministic node-exporter-like fleet (labels and
+//!   samples), usable by codec benches, ingest benches and load tests.
+//! - [`codec_sizes`]: bytes per sample of the chunk codecs on a workload, laid
+//!   out in pages the way the block writer does.
+//!
+//! The criterion benches live in `benches/benches/`; run one with
+//! `cargo bench -p vigil-benches --bench chunk_codec`.
+
+pub mod codec_sizes;
+pub mod workload;

@@ -1,0 +1,9 @@
+//! The `vigil` binary's library half: configuration, the one HTTP listener
+//! that composes every signal crate's router, and process lifecycle.
+//!
+//! `src/` composes, it does not implement: storage and query logic live in
+//! the signal crates (`tsdb/`, later `logs/`, `traces/`, `alertmanager/`).
+
+pub mod config;
+pub mod server;
+pub mod telemetry;

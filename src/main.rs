@@ -1,0 +1,183 @@
+//! `vigil`: the command line. `vigil serve` runs the stack; `vigil tsdb
+//! inspect` looks inside a block.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vigil::config::{parse_duration, parse_size, FileConfig};
+use vigil::server::{serve, ServeOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Metrics, logs, traces and alerts behind one port"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (no config needed).
+    Serve(ServeArgs),
+    /// Tools for the metrics store's files.
+    Tsdb {
+        #[command(subcommand)]
+        command: TsdbCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address of the one HTTP listener [default: 127.0.0.1:9700]
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Where data is stored [default: ./data]
+    #[arg(long = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Optional YAML config file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Delete metrics blocks older than this [default: 15d]
+    #[arg(long = "retention.time")]
+    retention_time: Option<String>,
+    /// Delete the oldest metrics blocks while storage exceeds this (e.g. 50GB).
+    #[arg(long = "retention.size")]
+    retention_size: Option<String>,
+    /// WAL fsync policy: "always" (before every ack), a period such as "1s", or "never" [default: 1s]
+    #[arg(long = "wal.fsync")]
+    wal_fsync: Option<String>,
+    /// Span of a metrics block cut from the head [default: 2h]
+    #[arg(long = "storage.block-range", hide = true)]
+    block_range: Option<String>,
+    /// Log format: "text" or "json".
+    #[arg(long = "log.format", default_value = "text")]
+    log_format: String,
+}
+
+#[derive(Subcommand)]
+enum TsdbCommand {
+    /// Print a block's series, samples, bytes per sample and time range.
+    Inspect {
+        /// A block directory (data/tsdb/blocks/<id>).
+        block: PathBuf,
+        /// Also list the series with their sample counts.
+        #[arg(long)]
+        series: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => run_serve(args),
+        Command::Tsdb {
+            command: TsdbCommand::Inspect { block, series },
+        } => inspect(&block, series),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let mut options = ServeOptions::default();
+    if let Some(listen) = args.listen.or(file.listen) {
+        options.listen = listen;
+    }
+    if let Some(dir) = args.data_dir.clone().or(file.data_dir) {
+        options.data_dir = dir;
+    }
+    let tsdb_file = file.storage.tsdb;
+    if let Some(text) = args.retention_time.clone().or(tsdb_file.retention_time) {
+        options.tsdb.retention_time = Some(parse_duration(&text).map_err(anyhow::Error::msg)?);
+    }
+    if let Some(text) = args.retention_size.clone().or(tsdb_file.retention_size) {
+        options.tsdb.retention_bytes = Some(parse_size(&text).map_err(anyhow::Error::msg)?);
+    }
+    if let Some(text) = args.wal_fsync.clone().or(tsdb_file.wal_fsync) {
+        options.tsdb.wal.fsync = text.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(text) = args.block_range.clone().or(tsdb_file.block_range) {
+        options.tsdb.block_range = parse_duration(&text)
+            .map_err(anyhow::Error::msg)?
+            .as_millis() as i64;
+        anyhow::ensure!(
+            options.tsdb.block_range > 0,
+            "the block range must be positive"
+        );
+    }
+    if let Some(text) = file.remote_write.max_body_size {
+        options.write_limits.max_body_bytes =
+            parse_size(&text).map_err(anyhow::Error::msg)? as usize;
+    }
+    if let Some(n) = file.remote_write.max_concurrent_requests {
+        options.write_limits.max_concurrent = n.max(1);
+    }
+    Ok(options)
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    let options = resolve(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vigil")
+        .build()?;
+    runtime.block_on(serve(options))
+}
+
+fn inspect(dir: &std::path::Path, list_series: bool) -> anyhow::Result<()> {
+    let block = tsdb::block::Block::open(dir)?;
+    let meta = block.meta();
+    let fmt_time = |t: i64| {
+        chrono::DateTime::from_timestamp_millis(t).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+    };
+    println!("block        {}", meta.id);
+    println!(
+        "time range   {} .. {} ({} ms)",
+        fmt_time(meta.min_time),
+        fmt_time(meta.max_time),
+        meta.max_time - meta.min_time
+    );
+    println!("level        {}", meta.compaction_level);
+    println!("series       {}", meta.stats.num_series);
+    println!("chunks       {}", meta.stats.num_chunks);
+    println!("samples      {}", meta.stats.num_samples);
+    println!("bytes        {}", meta.stats.num_bytes);
+    println!(
+        "bytes/sample {:.3}",
+        meta.stats.num_bytes as f64 / meta.stats.num_samples.max(1) as f64
+    );
+    if list_series {
+        for (labels, samples) in block.all_series()? {
+            println!("{labels} {}", samples.len());
+        }
+    }
+    Ok(())
+}

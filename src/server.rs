@@ -1,0 +1,181 @@
+//! `vigil serve`: open the stores, mount every router on one listener, run
+//! background maintenance, shut down cleanly on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+use tsdb::api::{ApiState, WriteLimits};
+use tsdb::wal::FsyncPolicy;
+use tsdb::Db;
+
+use crate::telemetry::{self, Telemetry};
+
+/// Everything `serve` needs, resolved from defaults, the config file and flags.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tsdb: tsdb::Options,
+    pub write_limits: WriteLimits,
+    /// How often compaction and retention run.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9700)),
+            data_dir: PathBuf::from("data"),
+            tsdb: tsdb::Options::default(),
+            write_limits: WriteLimits::default(),
+            maintenance_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The whole HTTP surface, as a function of the opened stores (tests call
+/// this with no socket).
+pub fn app(db: Arc<Db>, write_limits: WriteLimits, telemetry: Arc<Telemetry>) -> Router {
+    let api = ApiState::new(db, write_limits);
+    Router::new()
+        .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Vigil is Ready.\n" }))
+        .route(
+            "/metrics",
+            get(telemetry::metrics_handler).with_state(telemetry.clone()),
+        )
+        .merge(tsdb::api::router(api))
+        .layer(axum::middleware::from_fn_with_state(
+            telemetry,
+            telemetry::track_requests,
+        ))
+}
+
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let mut telemetry = Telemetry::new();
+    let tsdb_metrics = tsdb::metrics::TsdbMetrics::register(&mut telemetry.registry);
+    let telemetry = Arc::new(telemetry);
+
+    std::fs::create_dir_all(&options.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            options.data_dir.display()
+        )
+    })?;
+    let data_dir = options.data_dir.clone();
+    let tsdb_options = options.tsdb.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        Db::open(&data_dir.join("tsdb"), tsdb_options, tsdb_metrics)
+    })
+    .await?
+    .context("cannot open the metrics store")?;
+    let db = Arc::new(db);
+
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another process using it? (--listen)",
+                options.listen
+            )
+        })?;
+    info!(address = %listener.local_addr()?, data_dir = %options.data_dir.display(), "Vigil is listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let maintenance = tokio::spawn(run_maintenance(
+        db.clone(),
+        options.maintenance_interval,
+        stop_rx.clone(),
+    ));
+    let syncer = match options.tsdb.wal.fsync {
+        FsyncPolicy::Interval(period) => Some(tokio::spawn(run_wal_sync(
+            db.clone(),
+            period,
+            stop_rx.clone(),
+        ))),
+        FsyncPolicy::Always | FsyncPolicy::Never => None,
+    };
+
+    let app = app(db.clone(), options.write_limits.clone(), telemetry);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    info!("stopped accepting requests; flushing");
+    let _ = stop_tx.send(true);
+    let _ = maintenance.await;
+    if let Some(syncer) = syncer {
+        let _ = syncer.await;
+    }
+    let closing = db.clone();
+    tokio::task::spawn_blocking(move || closing.close())
+        .await?
+        .context("flushing the WAL on shutdown")?;
+    info!("Vigil stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => info!("SIGINT received, shutting down"),
+        _ = terminate => info!("SIGTERM received, shutting down"),
+    }
+}
+
+async fn run_maintenance(db: Arc<Db>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.run_maintenance()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!(error = %e, "compaction or retention failed; will retry at the next interval")
+            }
+            Err(e) => error!(error = %e, "maintenance task panicked"),
+        }
+    }
+}
+
+async fn run_wal_sync(db: Arc<Db>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let db = db.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.head().wal().sync_now()).await {
+            error!(error = %e, "WAL fsync failed");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The metrics store's HTTP routes, in Prometheus' shapes: the remote-write
+//! receiver, the read API this store already answers, and the admin API.
+//! [`router`] is the whole surface; the binary mounts it.
+
+mod params;
+mod read;
+mod response;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+
+use crate::Db;
+pub use params::Params;
+pub use response::ApiError;
+
+/// Limits of the remote-write receiver.
+#[derive(Clone, Debug)]
+pub struct WriteLimits {
+    /// Largest compressed body accepted (HTTP 413 above).
+    pub max_body_bytes: usize,
+    /// Largest decompressed body accepted (HTTP 413 above).
+    pub max_decoded_bytes: usize,
+    /// Write requests processed at once; more wait up to `queue_timeout`,
+    /// then get HTTP 503 with `Retry-After`.
+    pub max_concurrent: usize,
+    pub queue_timeout: Duration,
+}
+
+impl Default for WriteLimits {
+    fn default() -> Self {
+        WriteLimits {
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 256 << 20,
+            max_concurrent: 16,
+            queue_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct ApiState {
+    pub db: Arc<Db>,
+    pub limits: WriteLimits,
+    pub lookback: Duration,
+    write_slots: Semaphore,
+}
+
+impl ApiState {
+    pub fn new(db: Arc<Db>, limits: WriteLimits) -> Arc<ApiState> {
+        Arc::new(ApiState {
+            db,
+            write_slots: Semaphore::new(limits.max_concurrent),
+            limits,
+            lookback: Duration::from_secs(300),
+        })
+    }
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/query", get(read::query).post(read::query))
+        .route("/api/v1/series", get(read::series).post(read::series))
+        .route("/api/v1/labels", get(read::labels).post(read::labels))
+        .route("/api/v1/label/{name}/values", get(read::label_values))
+        .route("/api/v1/metadata", get(read::metadata))
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(read::snapshot).put(read::snapshot),
+        )
+        .with_state(state)
+}

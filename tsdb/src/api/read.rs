@@ -1,0 +1,307 @@
+//! The read side of the Prometheus API that the store answers by itself:
+//! instant queries of a plain selector, series, labels, label values,
+//! metadata, and the snapshot admin endpoint.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use model::{MatchOp, Matcher, METRIC_NAME};
+use promql_parser::parser::{self, Expr};
+use serde_json::{json, Map, Value};
+
+use super::params::{Params, MAX_TIME, MIN_TIME};
+use super::response::{format_time, format_value, success};
+use super::{ApiError, ApiState};
+use crate::querier::Querier;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Converts a parsed PromQL selector's matchers into ours.
+fn selector_matchers(selector: &parser::VectorSelector) -> Result<Vec<Matcher>, ApiError> {
+    let mut out = Vec::new();
+    if let Some(name) = &selector.name {
+        out.push(Matcher::equal(METRIC_NAME, name.clone()));
+    }
+    if !selector.matchers.or_matchers.is_empty() {
+        return Err(ApiError::bad_data(
+            "`or` inside a selector is not supported yet",
+        ));
+    }
+    for m in &selector.matchers.matchers {
+        let op = match m.op {
+            promql_parser::label::MatchOp::Equal => MatchOp::Equal,
+            promql_parser::label::MatchOp::NotEqual => MatchOp::NotEqual,
+            promql_parser::label::MatchOp::Re(_) => MatchOp::RegexMatch,
+            promql_parser::label::MatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+        };
+        if selector.name.is_some() && m.name == METRIC_NAME && op == MatchOp::Equal {
+            continue;
+        }
+        out.push(
+            Matcher::new(op, m.name.clone(), m.value.clone())
+                .map_err(|e| ApiError::bad_data(e.to_string()))?,
+        );
+    }
+    if out.iter().all(Matcher::matches_empty) {
+        return Err(ApiError::bad_data(
+            "vector selector must contain at least one non-empty matcher",
+        ));
+    }
+    Ok(out)
+}
+
+/// Parses a `match[]` value: a series selector.
+pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, ApiError> {
+    match parser::parse(text) {
+        Ok(Expr::VectorSelector(selector)) => selector_matchers(&selector),
+        Ok(_) => Err(ApiError::bad_data(format!(
+            "invalid parameter \"match[]\": {text:?} is not a series selector"
+        ))),
+        Err(e) => Err(ApiError::bad_data(format!(
+            "invalid parameter \"match[]\": {e}"
+        ))),
+    }
+}
+
+fn metric_json(labels: &model::Labels) -> Value {
+    let mut map = Map::new();
+    for l in labels.iter() {
+        map.insert(l.name.clone(), Value::String(l.value.clone()));
+    }
+    Value::Object(map)
+}
+
+fn offset_ms(offset: &Option<parser::Offset>) -> i64 {
+    match offset {
+        Some(parser::Offset::Pos(d)) => d.as_millis() as i64,
+        Some(parser::Offset::Neg(d)) => -(d.as_millis() as i64),
+        None => 0,
+    }
+}
+
+/// `/api/v1/query` for a plain selector (`up{job="x"}`) or a range selector
+/// (`up[5m]`). Everything else waits for the PromQL engine.
+pub async fn query(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let text = params
+        .get("query")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;
+    let time = params.time("time", now_ms())?;
+    let expr = parser::parse(text)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let lookback = state.lookback.as_millis() as i64;
+    let db = state.db.clone();
+    match expr {
+        Expr::VectorSelector(selector) => {
+            if selector.at.is_some() {
+                return Err(ApiError::bad_data(
+                    "the @ modifier needs the PromQL engine, which is not built yet",
+                ));
+            }
+            let matchers = selector_matchers(&selector)?;
+            let t = time - offset_ms(&selector.offset);
+            let series = db
+                .select(&matchers, t - lookback + 1, t)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let result: Vec<Value> = series
+                .iter()
+                .filter_map(|s| {
+                    let last = s.samples.last()?;
+                    (!model::sample::is_stale_nan(last.v))
+                        .then(|| json!({"metric": metric_json(&s.labels), "value": [format_time(time), format_value(last.v)]}))
+                })
+                .collect();
+            Ok(success(json!({"resultType": "vector", "result": result})))
+        }
+        Expr::MatrixSelector(matrix) => {
+            let matchers = selector_matchers(&matrix.vs)?;
+            let t = time - offset_ms(&matrix.vs.offset);
+            let range = matrix.range.as_millis() as i64;
+            let series = db
+                .select(&matchers, t - range + 1, t)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let result: Vec<Value> = series
+                .iter()
+                .filter_map(|s| {
+                    let values: Vec<Value> = s
+                        .samples
+                        .iter()
+                        .filter(|x| !model::sample::is_stale_nan(x.v))
+                        .map(|x| json!([format_time(x.t), format_value(x.v)]))
+                        .collect();
+                    (!values.is_empty())
+                        .then(|| json!({"metric": metric_json(&s.labels), "values": values}))
+                })
+                .collect();
+            Ok(success(json!({"resultType": "matrix", "result": result})))
+        }
+        Expr::NumberLiteral(n) => Ok(success(
+            json!({"resultType": "scalar", "result": [format_time(time), format_value(n.val)]}),
+        )),
+        _ => Err(ApiError::bad_data(
+            "only selectors are answered until the PromQL engine lands; this expression needs it",
+        )),
+    }
+}
+
+fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {
+    let start = params.time("start", MIN_TIME)?;
+    let end = params.time("end", MAX_TIME)?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
+    }
+    Ok((start, end))
+}
+
+fn limit(params: &Params) -> Result<usize, ApiError> {
+    match params.get("limit") {
+        None | Some("") | Some("0") => Ok(usize::MAX),
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::bad_data(format!(
+                "invalid parameter \"limit\": {text:?} is not a non-negative integer"
+            ))
+        }),
+    }
+}
+
+/// `/api/v1/series`: label sets of series matching any `match[]`.
+pub async fn series(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let selectors = params.get_all("match[]");
+    if selectors.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let (start, end) = time_range(&params)?;
+    let limit = limit(&params)?;
+    let mut all = std::collections::BTreeSet::new();
+    for selector in selectors {
+        let matchers = parse_selector(selector)?;
+        for s in state
+            .db
+            .select(&matchers, start, end)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+        {
+            all.insert(s.labels);
+        }
+    }
+    let data: Vec<Value> = all.iter().take(limit).map(metric_json).collect();
+    Ok(success(Value::Array(data)))
+}
+
+fn matchers_of(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    params
+        .get_all("match[]")
+        .into_iter()
+        .map(parse_selector)
+        .collect()
+}
+
+/// `/api/v1/labels`
+pub async fn labels(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let (start, end) = time_range(&params)?;
+    let limit = limit(&params)?;
+    let selectors = matchers_of(&params)?;
+    let mut names = std::collections::BTreeSet::new();
+    let sets = if selectors.is_empty() {
+        vec![Vec::new()]
+    } else {
+        selectors
+    };
+    for matchers in sets {
+        let found = state
+            .db
+            .label_names(&matchers, start, end)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        names.extend(found);
+    }
+    Ok(success(json!(names
+        .into_iter()
+        .take(limit)
+        .collect::<Vec<_>>())))
+}
+
+/// `/api/v1/label/<name>/values`
+pub async fn label_values(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let (start, end) = time_range(&params)?;
+    let limit = limit(&params)?;
+    let selectors = matchers_of(&params)?;
+    let mut values = std::collections::BTreeSet::new();
+    let sets = if selectors.is_empty() {
+        vec![Vec::new()]
+    } else {
+        selectors
+    };
+    for matchers in sets {
+        let found = state
+            .db
+            .label_values(&name, &matchers, start, end)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        values.extend(found);
+    }
+    Ok(success(json!(values
+        .into_iter()
+        .take(limit)
+        .collect::<Vec<_>>())))
+}
+
+/// `/api/v1/metadata`, from the metadata remote-write senders ship.
+pub async fn metadata(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let metric = params.get("metric");
+    let limit = limit(&params)?;
+    let mut data = Map::new();
+    for m in state.db.head().metadata() {
+        if metric.is_some_and(|name| name != m.metric_family) || data.len() >= limit {
+            continue;
+        }
+        data.insert(
+            m.metric_family.clone(),
+            json!([{"type": m.kind, "help": m.help, "unit": m.unit}]),
+        );
+    }
+    Ok(success(Value::Object(data)))
+}
+
+/// `POST /api/v1/admin/tsdb/snapshot[?skip_head=true]`
+pub async fn snapshot(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let skip_head = params
+        .get("skip_head")
+        .is_some_and(|v| v == "true" || v == "1");
+    let now = chrono::Utc::now();
+    let name = format!(
+        "{}-{:016x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        now.timestamp_nanos_opt().unwrap_or(0) as u64 ^ 0x9e37_79b9_7f4a_7c15
+    );
+    let db = state.db.clone();
+    let snapshot_name = name.clone();
+    tokio::task::spawn_blocking(move || db.snapshot(&snapshot_name, !skip_head))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("create snapshot: {e}")))?;
+    Ok(success(json!({"name": name})))
+}

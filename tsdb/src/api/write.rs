@@ -1,0 +1,209 @@
+//! `POST /api/v1/write`: Prometheus Remote-Write 1.0.
+//!
+//! Answers: 204 once every accepted sample is in the WAL; 400 (not retried by
+//! senders) for a malformed body, an invalid series or a refused sample —
+//! after storing every valid series of the batch, as Prometheus does — with a
+//! reason naming the first bad series; 413 above the body limits; 415 for
+//! Remote-Write 2.0 bodies; 503 with `Retry-After` when overloaded or when the
+//! WAL cannot be written (senders retry).
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use model::remote_write::{self, MetricType, WireError};
+
+use super::ApiState;
+use crate::metrics::REASON_INVALID_SERIES;
+use crate::wal::record::{RefMetadata, RefSample};
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, message.into()).into_response()
+}
+
+fn unavailable(message: String) -> Response {
+    tracing::warn!(error = %message, "remote write refused for now");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        message,
+    )
+        .into_response()
+}
+
+pub async fn remote_write(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.contains("io.prometheus.write.v2.Request") {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Remote-Write 2.0 is not supported yet; configure the sender with protobuf_message: prometheus.WriteRequest",
+        );
+    }
+    if let Some(encoding) = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !encoding.eq_ignore_ascii_case("snappy") {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported Content-Encoding {encoding:?}: remote write bodies are snappy-compressed"),
+            );
+        }
+    }
+    let limit = state.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large(limit);
+    }
+    let permit =
+        match tokio::time::timeout(state.limits.queue_timeout, state.write_slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return unavailable("the server is shutting down".into()),
+            Err(_) => {
+                return unavailable(format!(
+                    "too many concurrent remote-write requests (limit {}); retry later",
+                    state.limits.max_concurrent
+                ))
+            }
+        };
+    let body = match to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(e) if is_length_limit(&e) => return too_large(limit),
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("error reading the request body: {e}"),
+            )
+        }
+    };
+    let worker_state = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || ingest(&worker_state, &body)).await;
+    drop(permit);
+    match outcome {
+        Ok(response) => response,
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("remote write worker failed: {e}"),
+        ),
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body exceeds the limit of {limit} bytes; lower the sender's max_samples_per_send"),
+    )
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if err.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Decodes and stores one request. Runs on a blocking thread: it may fsync.
+fn ingest(state: &ApiState, body: &[u8]) -> Response {
+    let request = match remote_write::decode_write_request(body, state.limits.max_decoded_bytes) {
+        Ok(request) => request,
+        Err(e @ WireError::TooLarge { .. }) => {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let head = state.db.head();
+    let metrics = state.db.metrics();
+
+    let pairs: Vec<_> = request
+        .timeseries
+        .iter()
+        .map(|ts| ts.label_pairs())
+        .collect();
+    let refs = match head.get_or_create(&pairs) {
+        Ok(refs) => refs,
+        Err(e) => return unavailable(format!("cannot write to the WAL: {e}")),
+    };
+    let mut first_error: Option<String> = None;
+    let mut samples =
+        Vec::with_capacity(request.timeseries.iter().map(|ts| ts.samples.len()).sum());
+    let mut invalid_samples = 0u64;
+    for (ts, resolved) in request.timeseries.iter().zip(refs) {
+        match resolved {
+            Ok(series) => samples.extend(ts.samples.iter().map(|s| RefSample {
+                series,
+                t: s.timestamp,
+                v: s.value,
+            })),
+            Err(e) => {
+                invalid_samples += ts.samples.len() as u64;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    metrics.reject(REASON_INVALID_SERIES, invalid_samples);
+
+    let report = match head.commit(&samples) {
+        Ok(report) => report,
+        Err(e) => return unavailable(format!("cannot write to the WAL: {e}")),
+    };
+    if let Some(position) = report.wal_position {
+        if let Err(e) = head.wal().sync_to(position) {
+            return unavailable(format!("cannot fsync the WAL: {e}"));
+        }
+    }
+    if !request.metadata.is_empty() {
+        let entries = request
+            .metadata
+            .iter()
+            .map(|m| RefMetadata {
+                metric_family: m.metric_family_name.clone(),
+                kind: MetricType::try_from(m.r#type)
+                    .unwrap_or(MetricType::Unknown)
+                    .api_name()
+                    .to_string(),
+                help: m.help.clone(),
+                unit: m.unit.clone(),
+            })
+            .collect();
+        if let Err(e) = head.set_metadata(entries) {
+            return unavailable(format!("cannot write to the WAL: {e}"));
+        }
+    }
+    if first_error.is_none() {
+        if let Some((sample, why)) = report.first_rejection {
+            let series = head
+                .series_labels(sample.series)
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            first_error = Some(format!(
+                "{}: series {series}, timestamp {}; {} of {} samples in this request were refused",
+                why.describe(),
+                sample.t,
+                report.rejected,
+                samples.len()
+            ));
+        }
+    }
+    match first_error {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(reason) => plain(
+            StatusCode::BAD_REQUEST,
+            format!("{reason} (the valid series of this request were stored)"),
+        ),
+    }
+}

@@ -1,0 +1,288 @@
+//! Persisted blocks: immutable, time-partitioned directories
+//! `<data-dir>/blocks/<id>/{meta.json, index, chunks}`, written once by
+//! [`writer`], read through `memmap2` by [`Block`]. Byte layouts: FORMAT.md.
+//!
+//! Invariants:
+//! - a block directory exists under its final name only once every file in it
+//!   is complete and fsynced (written under `<id>.tmp`, renamed, parent fsynced);
+//! - a block covers `[min_time, max_time)`, and holds each series once, with
+//!   its samples sorted and unique;
+//! - a block whose checksums fail is never read: it is moved aside at open.
+
+pub mod index;
+pub mod writer;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use model::{Labels, Matcher, Sample};
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::packed;
+use crate::index::postings_for_matchers;
+use index::{ChunkMeta, IndexReader};
+
+pub const META_FILE: &str = "meta.json";
+pub const INDEX_FILE: &str = "index";
+pub const CHUNKS_FILE: &str = "chunks";
+
+/// The block format this code writes, and the oldest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+
+pub const CHUNKS_MAGIC: &[u8; 4] = b"VCHK";
+pub const CHUNKS_HEADER_LEN: usize = 8;
+/// Each page: compressed_len u32 | raw_len u32 | crc32c(compressed) u32 | bytes.
+pub const PAGE_HEADER_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("block {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("block {dir}: corrupt {file}: {reason}")]
+    Corrupt {
+        dir: PathBuf,
+        file: &'static str,
+        reason: String,
+    },
+    #[error("block {dir}: format version {version} is not readable by this Vigil (reads {OLDEST_READABLE_VERSION} to {FORMAT_VERSION})")]
+    Incompatible { dir: PathBuf, version: u32 },
+}
+
+impl BlockError {
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, BlockError::Corrupt { .. })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStats {
+    pub num_series: u64,
+    pub num_samples: u64,
+    pub num_chunks: u64,
+    /// Bytes of the index and chunks files.
+    pub num_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockMeta {
+    pub version: u32,
+    pub id: String,
+    /// Inclusive.
+    pub min_time: i64,
+    /// Exclusive.
+    pub max_time: i64,
+    pub stats: BlockStats,
+    /// 1 for a block cut from the head, +1 for each merge.
+    pub compaction_level: u32,
+    /// The level-1 blocks whose data this block holds.
+    pub sources: Vec<String>,
+}
+
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    index: IndexReader,
+    chunks: Mmap,
+}
+
+impl Block {
+    /// Opens a block and verifies every checksum of its files.
+    pub fn open(dir: &Path) -> Result<Block, BlockError> {
+        let io = |source| BlockError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let corrupt = |file, reason: String| BlockError::Corrupt {
+            dir: dir.to_path_buf(),
+            file,
+            reason,
+        };
+        let meta_bytes = fs::read(dir.join(META_FILE)).map_err(io)?;
+        let meta: BlockMeta =
+            serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(META_FILE, e.to_string()))?;
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&meta.version) {
+            return Err(BlockError::Incompatible {
+                dir: dir.to_path_buf(),
+                version: meta.version,
+            });
+        }
+        let index =
+            IndexReader::open(&dir.join(INDEX_FILE)).map_err(|e| e.into_block_error(dir))?;
+        let chunks = map(&dir.join(CHUNKS_FILE)).map_err(io)?;
+        verify_chunks(&chunks).map_err(|reason| corrupt(CHUNKS_FILE, reason))?;
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+        })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.meta.min_time <= maxt && mint < self.meta.max_time
+    }
+
+    /// Series matching `matchers` with their samples in `[mint, maxt]`.
+    pub fn select(
+        &self,
+        matchers: &[&Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
+        let ids = postings_for_matchers(&self.index, matchers);
+        self.read_series(ids.into_iter().map(|id| id as u32), mint, maxt)
+    }
+
+    /// Every series with all its samples, in label order (compaction, inspect).
+    pub fn all_series(&self) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
+        self.read_series(0..self.index.num_series(), i64::MIN, i64::MAX)
+    }
+
+    fn read_series(
+        &self,
+        ordinals: impl Iterator<Item = u32>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
+        // Gather every wanted chunk, then decode them in file order: chunks
+        // are laid out by time, not by series, and each page should be
+        // decompressed once per query.
+        let mut series: Vec<(Labels, Vec<Vec<Sample>>)> = Vec::new();
+        let mut wanted: Vec<(ChunkMeta, usize, usize)> = Vec::new();
+        let mut metas: Vec<ChunkMeta> = Vec::new();
+        for ordinal in ordinals {
+            metas.clear();
+            let labels = self
+                .index
+                .series(ordinal, &mut metas)
+                .map_err(|e| e.into_block_error(&self.dir))?;
+            let overlapping: Vec<ChunkMeta> = metas
+                .iter()
+                .copied()
+                .filter(|m| m.max_time >= mint && m.min_time <= maxt)
+                .collect();
+            if overlapping.is_empty() {
+                continue;
+            }
+            let index = series.len();
+            for (i, meta) in overlapping.iter().enumerate() {
+                wanted.push((*meta, index, i));
+            }
+            series.push((labels, vec![Vec::new(); overlapping.len()]));
+        }
+        wanted.sort_unstable_by_key(|(meta, _, _)| (meta.page_offset, meta.offset_in_page));
+        let mut pages = PageCache::default();
+        for (meta, index, i) in wanted {
+            let page = pages
+                .get(&self.chunks, meta.page_offset)
+                .map_err(|reason| self.corrupt(CHUNKS_FILE, reason))?;
+            let chunk = page
+                .get(meta.offset_in_page as usize..)
+                .ok_or_else(|| self.corrupt(CHUNKS_FILE, "chunk offset beyond its page".into()))?;
+            let samples = &mut series[index].1[i];
+            packed::decode(chunk, samples).map_err(|e| self.corrupt(CHUNKS_FILE, e.to_string()))?;
+            if meta.min_time < mint || meta.max_time > maxt {
+                samples.retain(|s| s.t >= mint && s.t <= maxt);
+            }
+        }
+        Ok(series
+            .into_iter()
+            .filter_map(|(labels, chunks)| {
+                let samples = chunks.concat();
+                (!samples.is_empty()).then_some((labels, samples))
+            })
+            .collect())
+    }
+
+    fn corrupt(&self, file: &'static str, reason: String) -> BlockError {
+        BlockError::Corrupt {
+            dir: self.dir.clone(),
+            file,
+            reason,
+        }
+    }
+
+    pub fn label_names(&self) -> Vec<String> {
+        self.index.label_names()
+    }
+
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.index.label_values(name)
+    }
+}
+
+fn map(path: &Path) -> std::io::Result<Mmap> {
+    let file = File::open(path)?;
+    // SAFETY: block files are immutable once renamed into place, and only
+    // deleted after every reader has dropped its `Arc<Block>`.
+    unsafe { Mmap::map(&file) }
+}
+
+/// Walks every page of a chunks file, checking its frame and checksum.
+fn verify_chunks(data: &[u8]) -> Result<(), String> {
+    if data.len() < CHUNKS_HEADER_LEN || &data[..4] != CHUNKS_MAGIC {
+        return Err("missing chunks file header".into());
+    }
+    let mut pos = CHUNKS_HEADER_LEN;
+    while pos < data.len() {
+        let (_, next) = page_at(data, pos as u64)?;
+        pos = next;
+    }
+    Ok(())
+}
+
+/// The compressed bytes of the page at `offset`, checksum verified, and the
+/// offset after it.
+fn page_at(data: &[u8], offset: u64) -> Result<(&[u8], usize), String> {
+    let pos = usize::try_from(offset).map_err(|_| "page offset overflows")?;
+    let header = data
+        .get(pos..pos + PAGE_HEADER_LEN)
+        .ok_or_else(|| format!("page header at {pos} is past the end of the file"))?;
+    let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
+    let start = pos + PAGE_HEADER_LEN;
+    let body = data
+        .get(start..start + len)
+        .ok_or_else(|| format!("page at {pos} is truncated"))?;
+    if crc32c::crc32c(body) != crc {
+        return Err(format!("page at {pos} fails its checksum"));
+    }
+    Ok((body, start + len))
+}
+
+/// Keeps the last decompressed page: chunks are read in file order, so each
+/// page is decompressed once per query.
+#[derive(Default)]
+struct PageCache {
+    offset: Option<u64>,
+    raw: Vec<u8>,
+}
+
+impl PageCache {
+    fn get(&mut self, data: &[u8], offset: u64) -> Result<&[u8], String> {
+        if self.offset != Some(offset) {
+            self.offset = None;
+            let (body, _) = page_at(data, offset)?;
+            self.raw.clear();
+            packed::page_decompress(body, &mut self.raw).map_err(|e| e.to_string())?;
+            self.offset = Some(offset);
+        }
+        Ok(&self.raw)
+    }
+}

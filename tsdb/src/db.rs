@@ -1,0 +1,586 @@
+//! The metrics store as a whole: the head, the blocks on disk, and the
+//! background work that moves data from one to the other (head compaction,
+//! block merges, retention).
+//!
+//! Directory layout under the data dir:
+//! ```text
+//! wal/                     segments and checkpoint (see `wal`)
+//! blocks/<id>/             persisted blocks (see `block`)
+//! corrupted/<id>/          blocks that failed their checksums, kept for inspection
+//! snapshots/<name>/        hard-linked blocks from the snapshot API
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use model::{Labels, Matcher, Sample};
+use parking_lot::{Mutex, RwLock};
+use tracing::{error, info, warn};
+
+use crate::block::writer::{write_block, WriteOptions};
+use crate::block::{Block, BlockError};
+use crate::head::Head;
+use crate::metrics::TsdbMetrics;
+use crate::querier::{merge_sources, Querier, QueryError, Series};
+use crate::wal::WalOptions;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The span of a block cut from the head, in milliseconds.
+    pub block_range: i64,
+    /// Blocks whose newest sample is older than this (relative to the newest
+    /// block) are deleted.
+    pub retention_time: Option<Duration>,
+    /// Blocks are deleted oldest first while blocks and WAL exceed this.
+    pub retention_bytes: Option<u64>,
+    pub wal: WalOptions,
+    pub page_bytes: usize,
+    pub zstd_level: i32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            block_range: 2 * 3_600_000,
+            retention_time: Some(Duration::from_secs(15 * 86_400)),
+            retention_bytes: None,
+            wal: WalOptions::default(),
+            page_bytes: WriteOptions::default().page_bytes,
+            zstd_level: WriteOptions::default().zstd_level,
+        }
+    }
+}
+
+impl Options {
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            chunk_range: self.block_range,
+            page_bytes: self.page_bytes,
+            zstd_level: self.zstd_level,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("invalid snapshot name {0:?}")]
+    InvalidSnapshotName(String),
+}
+
+fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -> DbError {
+    let context = context.into();
+    move |source| DbError::Io { context, source }
+}
+
+pub struct Db {
+    dir: PathBuf,
+    options: Options,
+    head: Head,
+    /// Sorted by `min_time`.
+    blocks: RwLock<Vec<Arc<Block>>>,
+    /// One compaction, retention run or snapshot at a time.
+    maintenance: Mutex<()>,
+    metrics: Arc<TsdbMetrics>,
+}
+
+impl Db {
+    pub fn open(dir: &Path, options: Options, metrics: Arc<TsdbMetrics>) -> Result<Db, DbError> {
+        let started = Instant::now();
+        let blocks_dir = dir.join("blocks");
+        fs::create_dir_all(&blocks_dir)
+            .map_err(io_context(format!("creating {}", blocks_dir.display())))?;
+        let blocks = open_blocks(dir, &blocks_dir)?;
+        let min_valid_time = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .max()
+            .unwrap_or(i64::MIN);
+        let head = Head::open(
+            &dir.join("wal"),
+            options.wal.clone(),
+            options.block_range,
+            min_valid_time,
+            metrics.clone(),
+        )
+        .map_err(io_context("opening the WAL"))?;
+        let db = Db {
+            dir: dir.to_path_buf(),
+            options,
+            head,
+            blocks: RwLock::new(blocks),
+            maintenance: Mutex::new(()),
+            metrics,
+        };
+        db.update_block_metrics();
+        info!(
+            dir = %dir.display(),
+            blocks = db.blocks.read().len(),
+            head_series = db.head.num_series(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "metrics store opened"
+        );
+        Ok(db)
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn metrics(&self) -> &TsdbMetrics {
+        &self.metrics
+    }
+
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().clone()
+    }
+
+    fn blocks_dir(&self) -> PathBuf {
+        self.dir.join("blocks")
+    }
+
+    /// Runs the background duties once: cuts blocks from the head while it
+    /// spans more than 1.5 block ranges, merges blocks, applies retention.
+    pub fn run_maintenance(&self) -> Result<(), DbError> {
+        let _guard = self.maintenance.lock();
+        while let Some((mint, maxt)) = self.head.time_range() {
+            if maxt - mint <= self.options.block_range * 3 / 2 {
+                break;
+            }
+            let start = mint.div_euclid(self.options.block_range) * self.options.block_range;
+            self.persist_head_range(start, start + self.options.block_range)?;
+        }
+        self.merge_blocks()?;
+        self.apply_retention()?;
+        self.head.memory_bytes();
+        Ok(())
+    }
+
+    /// Writes the head's samples in `[mint, maxt)` as a block, then drops
+    /// them from the head and the WAL.
+    fn persist_head_range(&self, mint: i64, maxt: i64) -> Result<(), DbError> {
+        let started = Instant::now();
+        let series = self.head.series_for_block(mint, maxt);
+        if !series.is_empty() {
+            let meta = write_block(
+                &self.blocks_dir(),
+                &series,
+                mint,
+                maxt,
+                1,
+                None,
+                &self.options.write_options(),
+            )
+            .map_err(|e| {
+                self.metrics.compaction_failures.inc();
+                io_context("writing a block from the head")(e)
+            })?;
+            let block = Block::open(&self.blocks_dir().join(&meta.id))?;
+            self.add_block(block);
+            self.metrics.compactions.inc();
+            info!(
+                id = %meta.id,
+                min_time = mint,
+                max_time = maxt,
+                series = meta.stats.num_series,
+                samples = meta.stats.num_samples,
+                bytes = meta.stats.num_bytes,
+                bytes_per_sample = meta.stats.num_bytes as f64 / meta.stats.num_samples.max(1) as f64,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "head compacted into a block"
+            );
+        }
+        // The block is durable: the head and the WAL may forget the range.
+        self.head
+            .truncate_before(maxt)
+            .map_err(io_context("truncating the WAL"))?;
+        Ok(())
+    }
+
+    fn add_block(&self, block: Block) {
+        let mut blocks = self.blocks.write();
+        blocks.push(Arc::new(block));
+        blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        drop(blocks);
+        self.update_block_metrics();
+    }
+
+    /// The ranges blocks are merged into: 3×, 9×, 27× … the block range, up to
+    /// a tenth of the retention time (or 31 days).
+    fn merge_ranges(&self) -> Vec<i64> {
+        let cap = self.options.retention_time.map_or(31 * 86_400_000, |r| {
+            (r.as_millis() as i64 / 10).min(31 * 86_400_000)
+        });
+        let mut ranges = Vec::new();
+        let mut range = self.options.block_range * 3;
+        while range <= cap {
+            ranges.push(range);
+            range *= 3;
+        }
+        ranges
+    }
+
+    fn merge_blocks(&self) -> Result<(), DbError> {
+        loop {
+            let blocks = self.blocks();
+            let Some(group) = plan_merge(&blocks, &self.merge_ranges(), self.head.min_valid_time())
+            else {
+                return Ok(());
+            };
+            self.merge(&group)?;
+        }
+    }
+
+    fn merge(&self, group: &[Arc<Block>]) -> Result<(), DbError> {
+        let started = Instant::now();
+        let mint = group
+            .iter()
+            .map(|b| b.meta().min_time)
+            .min()
+            .expect("a group has blocks");
+        let maxt = group
+            .iter()
+            .map(|b| b.meta().max_time)
+            .max()
+            .expect("a group has blocks");
+        let mut sources = Vec::new();
+        for block in group {
+            sources.push(block.all_series()?);
+        }
+        let merged: Vec<(Labels, Vec<Sample>)> = merge_sources(sources)
+            .into_iter()
+            .map(|s| (s.labels, s.samples))
+            .collect();
+        let level = group
+            .iter()
+            .map(|b| b.meta().compaction_level)
+            .max()
+            .unwrap_or(1)
+            + 1;
+        let mut source_ids: Vec<String> = group
+            .iter()
+            .flat_map(|b| b.meta().sources.clone())
+            .collect();
+        source_ids.sort();
+        source_ids.dedup();
+        let meta = write_block(
+            &self.blocks_dir(),
+            &merged,
+            mint,
+            maxt,
+            level,
+            Some(source_ids),
+            &self.options.write_options(),
+        )
+        .map_err(|e| {
+            self.metrics.compaction_failures.inc();
+            io_context("writing a merged block")(e)
+        })?;
+        let block = Block::open(&self.blocks_dir().join(&meta.id))?;
+        {
+            let mut blocks = self.blocks.write();
+            blocks.retain(|b| !group.iter().any(|g| Arc::ptr_eq(b, g)));
+            blocks.push(Arc::new(block));
+            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        for old in group {
+            remove_block_dir(old.dir());
+        }
+        self.metrics.compactions.inc();
+        self.update_block_metrics();
+        info!(
+            id = %meta.id,
+            merged = group.len(),
+            level,
+            bytes = meta.stats.num_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "blocks merged"
+        );
+        Ok(())
+    }
+
+    fn apply_retention(&self) -> Result<(), DbError> {
+        let blocks = self.blocks();
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .max()
+            .unwrap_or(i64::MIN);
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        if let Some(retention) = self.options.retention_time {
+            let horizon = newest.saturating_sub(retention.as_millis() as i64);
+            doomed.extend(
+                blocks
+                    .iter()
+                    .filter(|b| b.meta().max_time <= horizon)
+                    .cloned(),
+            );
+        }
+        if let Some(limit) = self.options.retention_bytes {
+            let mut total = self.head.wal().size_bytes()
+                + blocks.iter().map(|b| b.meta().stats.num_bytes).sum::<u64>();
+            for b in &blocks {
+                if total <= limit {
+                    break;
+                }
+                total -= b.meta().stats.num_bytes;
+                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        self.blocks
+            .write()
+            .retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(b, d)));
+        for b in &doomed {
+            info!(id = %b.meta().id, min_time = b.meta().min_time, max_time = b.meta().max_time, "block deleted by retention");
+            remove_block_dir(b.dir());
+        }
+        self.metrics
+            .blocks_deleted_by_retention
+            .inc_by(doomed.len() as u64);
+        self.update_block_metrics();
+        Ok(())
+    }
+
+    fn update_block_metrics(&self) {
+        let blocks = self.blocks.read();
+        self.metrics.blocks.set(blocks.len() as i64);
+        self.metrics
+            .blocks_size_bytes
+            .set(blocks.iter().map(|b| b.meta().stats.num_bytes as i64).sum());
+    }
+
+    /// Writes the head into a block under `snapshots/<name>/` and hard-links
+    /// every block beside it. Returns the snapshot's directory.
+    pub fn snapshot(&self, name: &str, with_head: bool) -> Result<PathBuf, DbError> {
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(DbError::InvalidSnapshotName(name.to_string()));
+        }
+        let _guard = self.maintenance.lock();
+        let target = self.dir.join("snapshots").join(name);
+        fs::create_dir_all(&target)
+            .map_err(io_context(format!("creating {}", target.display())))?;
+        for block in self.blocks() {
+            let dest = target.join(&block.meta().id);
+            fs::create_dir_all(&dest).map_err(io_context("creating a snapshot block dir"))?;
+            for entry in fs::read_dir(block.dir()).map_err(io_context("listing a block"))? {
+                let entry = entry.map_err(io_context("listing a block"))?;
+                fs::hard_link(entry.path(), dest.join(entry.file_name())).map_err(io_context(
+                    format!("hard-linking {}", entry.path().display()),
+                ))?;
+            }
+        }
+        if with_head {
+            if let Some((mint, maxt)) = self.head.time_range() {
+                let series = self.head.series_for_block(mint, maxt + 1);
+                if !series.is_empty() {
+                    write_block(
+                        &target,
+                        &series,
+                        mint,
+                        maxt + 1,
+                        1,
+                        None,
+                        &self.options.write_options(),
+                    )
+                    .map_err(io_context("writing the head into the snapshot"))?;
+                }
+            }
+        }
+        crate::wal::sync_dir(&target).map_err(io_context("syncing the snapshot"))?;
+        info!(snapshot = %target.display(), "snapshot written");
+        Ok(target)
+    }
+
+    /// Makes everything written so far durable. Called on shutdown.
+    pub fn close(&self) -> Result<(), DbError> {
+        self.head
+            .wal()
+            .sync_now()
+            .map_err(io_context("syncing the WAL"))
+    }
+}
+
+impl Querier for Db {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, QueryError> {
+        let refs: Vec<&Matcher> = matchers.iter().collect();
+        let mut sources = Vec::new();
+        for block in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+            sources.push(block.select(&refs, mint, maxt)?);
+        }
+        sources.push(self.head.select(&refs, mint, maxt));
+        Ok(merge_sources(sources))
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut names: Vec<String> = if matchers.is_empty() {
+            let mut all = self.head.label_names();
+            for block in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+                all.extend(block.label_names());
+            }
+            all
+        } else {
+            self.select(matchers, mint, maxt)?
+                .into_iter()
+                .flat_map(|s| s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
+                .collect()
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut values: Vec<String> = if matchers.is_empty() {
+            let mut all = self.head.label_values(name);
+            for block in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+                all.extend(block.label_values(name));
+            }
+            all
+        } else {
+            self.select(matchers, mint, maxt)?
+                .into_iter()
+                .filter_map(|s| s.labels.get(name).map(str::to_owned))
+                .collect()
+        };
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}
+
+/// Opens every block under `blocks_dir`, removing unfinished writes and moving
+/// corrupt blocks to `corrupted/` with a warning: the store always starts.
+fn open_blocks(data_dir: &Path, blocks_dir: &Path) -> Result<Vec<Arc<Block>>, DbError> {
+    let mut blocks = Vec::new();
+    let entries = fs::read_dir(blocks_dir)
+        .map_err(io_context(format!("listing {}", blocks_dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(io_context("listing blocks"))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") || name.ends_with(".deleted") {
+            warn!(dir = %path.display(), "removing an unfinished block write or deletion");
+            remove_block_dir(&path);
+            continue;
+        }
+        if !path.is_dir() {
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(block) => blocks.push(Arc::new(block)),
+            Err(e) if e.is_corruption() || matches!(e, BlockError::Io { .. }) => {
+                let quarantine = data_dir.join("corrupted");
+                let _ = fs::create_dir_all(&quarantine);
+                let dest = quarantine.join(&name);
+                error!(
+                    block = %name,
+                    error = %e,
+                    moved_to = %dest.display(),
+                    "block is unreadable; its data is left out and the block moved aside for inspection"
+                );
+                if let Err(move_error) = fs::rename(&path, &dest) {
+                    error!(error = %move_error, "could not move the unreadable block; skipping it in place");
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+    Ok(blocks)
+}
+
+/// Deletes a block directory: renamed first, so a crash mid-way leaves a
+/// `.deleted` directory that the next start removes, never a half block.
+fn remove_block_dir(path: &Path) {
+    let doomed = if path
+        .extension()
+        .is_some_and(|e| e == "deleted" || e == "tmp")
+    {
+        path.to_path_buf()
+    } else {
+        let doomed = path.with_extension("deleted");
+        if let Err(e) = fs::rename(path, &doomed) {
+            warn!(dir = %path.display(), error = %e, "could not rename a block for deletion");
+            return;
+        }
+        doomed
+    };
+    if let Err(e) = fs::remove_dir_all(&doomed) {
+        warn!(dir = %doomed.display(), error = %e, "could not delete a block directory");
+    }
+}
+
+/// Picks blocks to merge: first any blocks that overlap in time, then, for
+/// each merge range from the smallest, two or more blocks inside one aligned
+/// window that lies wholly before `head_min` (no new data can arrive there).
+fn plan_merge(blocks: &[Arc<Block>], ranges: &[i64], head_min: i64) -> Option<Vec<Arc<Block>>> {
+    for pair in blocks.windows(2) {
+        if pair[1].meta().min_time < pair[0].meta().max_time {
+            let (lo, hi) = (
+                pair[0].meta().min_time,
+                pair[0].meta().max_time.max(pair[1].meta().max_time),
+            );
+            return Some(
+                blocks
+                    .iter()
+                    .filter(|b| b.meta().min_time < hi && b.meta().max_time > lo)
+                    .cloned()
+                    .collect(),
+            );
+        }
+    }
+    for &range in ranges {
+        let mut i = 0;
+        while i < blocks.len() {
+            let window = blocks[i].meta().min_time.div_euclid(range);
+            let window_end = (window + 1) * range;
+            let group: Vec<Arc<Block>> = blocks[i..]
+                .iter()
+                .take_while(|b| {
+                    b.meta().min_time.div_euclid(range) == window && b.meta().max_time <= window_end
+                })
+                .cloned()
+                .collect();
+            if group.len() >= 2 && window_end <= head_min {
+                return Some(group);
+            }
+            i += group.len().max(1);
+        }
+    }
+    None
+}
