@@ -71,11 +71,11 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Remote-write bodies as Prometheus sends them: one sample per series per
-/// request, about 2000 samples each, in scrape order.
-fn encode_requests(workload: &Workload) -> Vec<Vec<u8>> {
-    let mut requests = Vec::new();
-    let mut pending: Vec<TimeSeries> = Vec::with_capacity(SAMPLES_PER_REQUEST);
+/// Remote-write bodies as Prometheus sends them: series are spread over
+/// `SENDERS` shards by series (so each series' samples stay in order, as
+/// Prometheus' queue manager keeps them), each shard sends requests of about
+/// 2000 samples, one sample per series per request, in scrape order.
+fn encode_requests(workload: &Workload) -> Vec<Vec<Vec<u8>>> {
     let wire_labels: Vec<Vec<Label>> = (0..workload.series_count())
         .map(|s| {
             workload
@@ -88,9 +88,13 @@ fn encode_requests(workload: &Workload) -> Vec<Vec<u8>> {
                 .collect()
         })
         .collect();
-    let mut flush = |pending: &mut Vec<TimeSeries>| {
+    let mut shards: Vec<Vec<Vec<u8>>> = vec![Vec::new(); SENDERS];
+    let mut pending: Vec<Vec<TimeSeries>> = (0..SENDERS)
+        .map(|_| Vec::with_capacity(SAMPLES_PER_REQUEST))
+        .collect();
+    let flush = |shard: &mut Vec<Vec<u8>>, pending: &mut Vec<TimeSeries>| {
         if !pending.is_empty() {
-            requests.push(encode_write_request(&WriteRequest {
+            shard.push(encode_write_request(&WriteRequest {
                 timeseries: std::mem::take(pending),
                 metadata: vec![],
             }));
@@ -98,7 +102,8 @@ fn encode_requests(workload: &Workload) -> Vec<Vec<u8>> {
     };
     for scrape in workload.scrapes() {
         for (series, value) in scrape.series.clone().zip(scrape.values) {
-            pending.push(TimeSeries {
+            let shard = series % SENDERS;
+            pending[shard].push(TimeSeries {
                 labels: wire_labels[series].clone(),
                 samples: vec![WireSample {
                     value,
@@ -106,13 +111,15 @@ fn encode_requests(workload: &Workload) -> Vec<Vec<u8>> {
                 }],
                 exemplars: vec![],
             });
-            if pending.len() == SAMPLES_PER_REQUEST {
-                flush(&mut pending);
+            if pending[shard].len() == SAMPLES_PER_REQUEST {
+                flush(&mut shards[shard], &mut pending[shard]);
             }
         }
     }
-    flush(&mut pending);
-    requests
+    for (shard, pending) in shards.iter_mut().zip(pending.iter_mut()) {
+        flush(shard, pending);
+    }
+    shards
 }
 
 struct Server {
@@ -183,6 +190,17 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// Current RSS of a process in MiB, from /proc.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 /// `(cpu seconds, peak RSS bytes)` of a process, from /proc.
 fn usage(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -214,44 +232,19 @@ struct IngestResult {
     failed_requests: usize,
 }
 
-fn ingest(server: &Server, requests: &Arc<Vec<Vec<u8>>>) -> IngestResult {
+fn ingest(server: &Server, shards: &Arc<Vec<Vec<Vec<u8>>>>) -> IngestResult {
     let (cpu_before, _) = usage(server.child.id());
-    let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let url = format!("http://127.0.0.1:{}{}", server.port, server.write_path);
     let started = Instant::now();
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|_| {
-            let (requests, next, failed, url) =
-                (requests.clone(), next.clone(), failed.clone(), url.clone());
+    let senders: Vec<_> = (0..shards.len())
+        .map(|shard| {
+            let (shards, failed, url) = (shards.clone(), failed.clone(), url.clone());
             std::thread::spawn(move || {
                 let agent = agent();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = requests.get(i) else { return };
-                    let mut attempts = 0;
-                    loop {
-                        let sent = agent
-                            .post(&url)
-                            .header("Content-Type", "application/x-protobuf")
-                            .header("Content-Encoding", "snappy")
-                            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                            .send(&body[..]);
-                        match sent {
-                            Ok(r) if r.status().is_success() => break,
-                            Ok(r) if r.status().as_u16() < 500 && r.status().as_u16() != 429 => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                            _ if attempts < 20 => {
-                                attempts += 1;
-                                std::thread::sleep(Duration::from_millis(100));
-                            }
-                            _ => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                        }
+                for body in &shards[shard] {
+                    if !send(&agent, &url, body) {
+                        failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })
@@ -268,6 +261,25 @@ fn ingest(server: &Server, requests: &Arc<Vec<Vec<u8>>>) -> IngestResult {
         peak_rss,
         failed_requests: failed.load(Ordering::Relaxed),
     }
+}
+
+/// Sends one request, retrying 5xx and 429 as Prometheus does. False if the
+/// server refused it for good.
+fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> bool {
+    for _ in 0..20 {
+        let sent = agent
+            .post(url)
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .send(body);
+        match sent {
+            Ok(r) if r.status().is_success() => return true,
+            Ok(r) if r.status().as_u16() < 500 && r.status().as_u16() != 429 => return false,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    false
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -514,8 +526,8 @@ fn main() {
     let requests = Arc::new(encode_requests(&workload));
     eprintln!(
         "encoded {} requests ({} MiB) in {:.1} s",
-        requests.len(),
-        requests.iter().map(Vec::len).sum::<usize>() >> 20,
+        requests.iter().map(Vec::len).sum::<usize>(),
+        requests.iter().flatten().map(Vec::len).sum::<usize>() >> 20,
         encode_started.elapsed().as_secs_f64()
     );
     let tmp = tempfile::tempdir().unwrap();
@@ -523,7 +535,7 @@ fn main() {
     if !Path::new(&vigil_binary).exists() {
         panic!("build the server first: cargo build --release (looked for {vigil_binary})");
     }
-    println!("| server | ingest samples/s | server CPU µs/sample | peak RSS MiB | bytes/sample on disk | values returned bit for bit | notes |");
+    println!("| server | ingest samples/s | server CPU µs/sample | peak RSS during ingest MiB | bytes/sample on disk | values returned bit for bit | notes |");
     println!("|---|---|---|---|---|---|---|");
     let systems: [(&str, &str); 3] = [
         ("vigil", "vigil"),
@@ -579,6 +591,7 @@ fn main() {
         };
         let Some(server) = server else { continue };
         let result = ingest(&server, &requests);
+        let rss_after_ingest = rss_mib(server.child.id());
         let end_ms = start_ms + duration_ms + 60_000;
         let (bytes, how) = if name == "prometheus" {
             if args.skip_promtool {
@@ -592,19 +605,25 @@ fn main() {
         } else {
             persisted_bytes(&server)
         };
+        let rss_after_persist = rss_mib(server.child.id());
         let (exact, checked) = lossless_check(&server, &workload, end_ms);
+        eprintln!(
+            "{name}: RSS after ingest {rss_after_ingest:.0} MiB, after persisting {rss_after_persist:.0} MiB, after reading back {:.0} MiB",
+            rss_mib(server.child.id())
+        );
         let (_, peak_after) = usage(server.child.id());
         println!(
-            "| {name} | {:.0} | {:.3} | {:.0} | {} | {exact}/{checked} ({:.1}%) | {how}{} |",
+            "| {name} | {:.0} | {:.3} | {:.0} | {} | {exact}/{checked} ({:.1}%) | {how}; peak RSS incl. persisting and reading back {:.0} MiB{} |",
             samples as f64 / result.seconds,
             result.cpu_seconds * 1e6 / samples as f64,
-            result.peak_rss.max(peak_after) as f64 / (1 << 20) as f64,
+            result.peak_rss as f64 / (1 << 20) as f64,
             if bytes > 0 {
                 format!("{:.3}", bytes as f64 / samples as f64)
             } else {
                 "–".into()
             },
             100.0 * exact as f64 / checked.max(1) as f64,
+            result.peak_rss.max(peak_after) as f64 / (1 << 20) as f64,
             if result.failed_requests > 0 {
                 format!("; {} requests failed", result.failed_requests)
             } else {

@@ -174,21 +174,20 @@ impl Db {
     /// them from the head and the WAL.
     fn persist_head_range(&self, mint: i64, maxt: i64) -> Result<(), DbError> {
         let started = Instant::now();
-        let series = self.head.series_for_block(mint, maxt);
-        if !series.is_empty() {
-            let meta = write_block(
-                &self.blocks_dir(),
-                &series,
-                mint,
-                maxt,
-                1,
-                None,
-                &self.options.write_options(),
-            )
-            .map_err(|e| {
-                self.metrics.compaction_failures.inc();
-                io_context("writing a block from the head")(e)
-            })?;
+        let written = write_block(
+            &self.blocks_dir(),
+            self.head.series_for_block(mint, maxt),
+            mint,
+            maxt,
+            1,
+            None,
+            &self.options.write_options(),
+        )
+        .map_err(|e| {
+            self.metrics.compaction_failures.inc();
+            io_context("writing a block from the head")(e)
+        })?;
+        if let Some(meta) = written {
             let block = Block::open(&self.blocks_dir().join(&meta.id))?;
             self.add_block(block);
             self.metrics.compactions.inc();
@@ -277,9 +276,9 @@ impl Db {
             .collect();
         source_ids.sort();
         source_ids.dedup();
-        let meta = write_block(
+        let written = write_block(
             &self.blocks_dir(),
-            &merged,
+            merged,
             mint,
             maxt,
             level,
@@ -290,11 +289,14 @@ impl Db {
             self.metrics.compaction_failures.inc();
             io_context("writing a merged block")(e)
         })?;
-        let block = Block::open(&self.blocks_dir().join(&meta.id))?;
+        let merged_block = match &written {
+            Some(meta) => Some(Arc::new(Block::open(&self.blocks_dir().join(&meta.id))?)),
+            None => None,
+        };
         {
             let mut blocks = self.blocks.write();
             blocks.retain(|b| !group.iter().any(|g| Arc::ptr_eq(b, g)));
-            blocks.push(Arc::new(block));
+            blocks.extend(merged_block);
             blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
         }
         for old in group {
@@ -303,10 +305,10 @@ impl Db {
         self.metrics.compactions.inc();
         self.update_block_metrics();
         info!(
-            id = %meta.id,
+            id = written.as_ref().map_or("none", |m| m.id.as_str()),
             merged = group.len(),
             level,
-            bytes = meta.stats.num_bytes,
+            bytes = written.as_ref().map_or(0, |m| m.stats.num_bytes),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "blocks merged"
         );
@@ -390,19 +392,16 @@ impl Db {
         }
         if with_head {
             if let Some((mint, maxt)) = self.head.time_range() {
-                let series = self.head.series_for_block(mint, maxt + 1);
-                if !series.is_empty() {
-                    write_block(
-                        &target,
-                        &series,
-                        mint,
-                        maxt + 1,
-                        1,
-                        None,
-                        &self.options.write_options(),
-                    )
-                    .map_err(io_context("writing the head into the snapshot"))?;
-                }
+                write_block(
+                    &target,
+                    self.head.series_for_block(mint, maxt + 1),
+                    mint,
+                    maxt + 1,
+                    1,
+                    None,
+                    &self.options.write_options(),
+                )
+                .map_err(io_context("writing the head into the snapshot"))?;
             }
         }
         crate::wal::sync_dir(&target).map_err(io_context("syncing the snapshot"))?;

@@ -13,7 +13,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use model::remote_write::{self, MetricType, WireError};
+use model::remote_write::{self, MetricType, WireError, WriteRequestRef};
 
 use super::ApiState;
 use crate::metrics::REASON_INVALID_SERIES;
@@ -117,40 +117,52 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+thread_local! {
+    /// The uncompressed body, reused by each blocking worker thread.
+    static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Decodes and stores one request. Runs on a blocking thread: it may fsync.
 fn ingest(state: &ApiState, body: &[u8]) -> Response {
-    let request = match remote_write::decode_write_request(body, state.limits.max_decoded_bytes) {
-        Ok(request) => request,
-        Err(e @ WireError::TooLarge { .. }) => {
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+    BODY.with_borrow_mut(|raw| {
+        let decoded = remote_write::decompress_into(body, state.limits.max_decoded_bytes, raw)
+            .and_then(|()| remote_write::decode_write_request_ref(raw));
+        match decoded {
+            Ok(request) => store(state, &request),
+            Err(e @ WireError::TooLarge { .. }) => {
+                plain(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            Err(e) => plain(StatusCode::BAD_REQUEST, e.to_string()),
         }
-        Err(e) => return plain(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    })
+}
+
+fn store(state: &ApiState, request: &WriteRequestRef<'_>) -> Response {
     let head = state.db.head();
     let metrics = state.db.metrics();
 
     let pairs: Vec<_> = request
-        .timeseries
+        .series
         .iter()
-        .map(|ts| ts.label_pairs())
+        .map(|s| request.labels(s).iter().copied())
         .collect();
     let refs = match head.get_or_create(&pairs) {
         Ok(refs) => refs,
         Err(e) => return unavailable(format!("cannot write to the WAL: {e}")),
     };
     let mut first_error: Option<String> = None;
-    let mut samples =
-        Vec::with_capacity(request.timeseries.iter().map(|ts| ts.samples.len()).sum());
+    let mut samples = Vec::with_capacity(request.num_samples());
     let mut invalid_samples = 0u64;
-    for (ts, resolved) in request.timeseries.iter().zip(refs) {
+    for (series, resolved) in request.series.iter().zip(refs) {
+        let series_samples = request.samples(series);
         match resolved {
-            Ok(series) => samples.extend(ts.samples.iter().map(|s| RefSample {
-                series,
-                t: s.timestamp,
-                v: s.value,
+            Ok(r) => samples.extend(series_samples.iter().map(|s| RefSample {
+                series: r,
+                t: s.t,
+                v: s.v,
             })),
             Err(e) => {
-                invalid_samples += ts.samples.len() as u64;
+                invalid_samples += series_samples.len() as u64;
                 first_error.get_or_insert_with(|| e.to_string());
             }
         }

@@ -10,6 +10,7 @@
 //! - series refs increase and are never reused, so postings stay sorted by
 //!   appending.
 
+pub mod label_key;
 mod series;
 
 use std::collections::{BTreeMap, HashMap};
@@ -70,28 +71,141 @@ pub struct CommitReport {
     pub wal_position: Option<Position>,
 }
 
+/// Keys that are already hashes need no second hashing.
+#[derive(Default, Clone, Copy)]
+struct PrehashedKey;
+
+impl std::hash::BuildHasher for PrehashedKey {
+    type Hasher = PrehashedHasher;
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+struct PrehashedHasher(u64);
+
+impl std::hash::Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Series by ref. Refs are dense from 1, so a vector indexed by ref; removed
+/// series leave an empty slot (refs are never reused).
+#[derive(Default)]
+struct SeriesTable {
+    slots: Vec<Option<Arc<MemSeries>>>,
+    len: usize,
+}
+
+impl SeriesTable {
+    fn get(&self, r: &SeriesRef) -> Option<&Arc<MemSeries>> {
+        self.slots.get(*r as usize)?.as_ref()
+    }
+
+    fn contains_key(&self, r: &SeriesRef) -> bool {
+        self.get(r).is_some()
+    }
+
+    fn insert(&mut self, r: SeriesRef, series: Arc<MemSeries>) {
+        let i = r as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        if self.slots[i].replace(series).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, r: &SeriesRef) -> Option<Arc<MemSeries>> {
+        let removed = self.slots.get_mut(*r as usize)?.take();
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SeriesRef, &Arc<MemSeries>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as SeriesRef, s.as_ref()?)))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = SeriesRef> + '_ {
+        self.iter().map(|(r, _)| r)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<MemSeries>> {
+        self.iter().map(|(_, s)| s)
+    }
+}
+
 #[derive(Default)]
 struct HeadIndex {
-    /// Hash of the canonical label bytes → refs (more than one only on a collision).
-    by_hash: HashMap<u64, Vec<SeriesRef>>,
-    series: BTreeMap<SeriesRef, Arc<MemSeries>>,
+    /// Hash of the label key → the first series with that hash. Kept flat
+    /// (no per-entry allocation): the ingest path probes it for every sample.
+    by_hash: HashMap<u64, SeriesRef, PrehashedKey>,
+    /// Further series whose hash collides with one in `by_hash`.
+    collisions: HashMap<u64, Vec<SeriesRef>, PrehashedKey>,
+    series: SeriesTable,
     postings: HashMap<String, BTreeMap<String, Vec<SeriesRef>>>,
     next_ref: SeriesRef,
 }
 
 impl HeadIndex {
-    fn lookup(&self, hash: u64, eq: impl Fn(&Labels) -> bool) -> Option<SeriesRef> {
-        self.by_hash
-            .get(&hash)?
-            .iter()
-            .copied()
-            .find(|r| self.series.get(r).is_some_and(|s| eq(&s.labels)))
+    fn lookup(&self, hash: u64, key: &[u8]) -> Option<SeriesRef> {
+        let is_it = |r: &SeriesRef| self.series.get(r).is_some_and(|s| s.key() == key);
+        let first = *self.by_hash.get(&hash)?;
+        if is_it(&first) {
+            return Some(first);
+        }
+        self.collisions.get(&hash)?.iter().copied().find(is_it)
+    }
+
+    fn unlink_hash(&mut self, hash: u64, series_ref: SeriesRef) {
+        let others = self.collisions.get_mut(&hash);
+        if self.by_hash.get(&hash) == Some(&series_ref) {
+            match others.and_then(|o| o.pop().map(|next| (next, o.is_empty()))) {
+                Some((next, now_empty)) => {
+                    self.by_hash.insert(hash, next);
+                    if now_empty {
+                        self.collisions.remove(&hash);
+                    }
+                }
+                None => {
+                    self.by_hash.remove(&hash);
+                }
+            }
+        } else if let Some(others) = others {
+            others.retain(|r| *r != series_ref);
+            if others.is_empty() {
+                self.collisions.remove(&hash);
+            }
+        }
     }
 
     fn insert(
         &mut self,
         series_ref: SeriesRef,
-        labels: Labels,
+        labels: &Labels,
+        key: Box<[u8]>,
         hash: u64,
         chunk_range: i64,
     ) -> Arc<MemSeries> {
@@ -113,8 +227,15 @@ impl HeadIndex {
                 _ => refs.push(series_ref),
             }
         }
-        let series = Arc::new(MemSeries::new(labels, chunk_range));
-        self.by_hash.entry(hash).or_default().push(series_ref);
+        let series = Arc::new(MemSeries::new(key, chunk_range));
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(series_ref);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.entry(hash).or_default().push(series_ref)
+            }
+        }
         self.series.insert(series_ref, series.clone());
         self.next_ref = self.next_ref.max(series_ref + 1);
         series
@@ -123,7 +244,7 @@ impl HeadIndex {
 
 impl PostingsSource for HeadIndex {
     fn all_postings(&self) -> Vec<SeriesId> {
-        self.series.keys().copied().collect()
+        self.series.keys().collect()
     }
 
     fn postings_where(&self, name: &str, keep: &dyn Fn(&str) -> bool) -> Vec<SeriesId> {
@@ -168,29 +289,13 @@ pub struct Head {
     metrics: Arc<TsdbMetrics>,
 }
 
-/// The bytes a label set is hashed over: `name 0xff value 0xff …`, sorted.
-fn label_key<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>, key: &mut Vec<u8>) {
-    key.clear();
-    for (name, value) in pairs {
-        key.extend_from_slice(name);
-        key.push(0xff);
-        key.extend_from_slice(value);
-        key.push(0xff);
-    }
-}
-
-fn hash_labels(labels: &Labels, key: &mut Vec<u8>) -> u64 {
-    label_key(
-        labels
-            .iter()
-            .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-        key,
-    );
+/// Series identity: the hash of the [`label_key`] bytes.
+fn hash_key(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
 
 /// Whether wire-order pairs are already canonical (sorted, unique, non-empty
-/// values), so their bytes hash the same as the validated label set's.
+/// values), so their key is the validated label set's key.
 fn is_canonical<'a>(mut pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> bool {
     let mut previous: Option<&[u8]> = None;
     pairs.all(|(name, value)| {
@@ -198,17 +303,6 @@ fn is_canonical<'a>(mut pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> bo
         previous = Some(name);
         ok
     })
-}
-
-fn raw_equals<'a>(labels: &Labels, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> bool {
-    let mut stored = labels.iter();
-    for (name, value) in pairs {
-        match stored.next() {
-            Some(l) if l.name.as_bytes() == name && l.value.as_bytes() == value => {}
-            _ => return false,
-        }
-    }
-    stored.next().is_none()
 }
 
 impl Head {
@@ -237,8 +331,10 @@ impl Head {
                         if index.series.contains_key(&series_ref) {
                             continue;
                         }
-                        let hash = hash_labels(&labels, &mut key);
-                        index.insert(series_ref, labels, hash, chunk_range);
+                        label_key::of_labels(&labels, &mut key);
+                        let hash = hash_key(&key);
+                        let boxed = key.as_slice().into();
+                        index.insert(series_ref, &labels, boxed, hash, chunk_range);
                     }
                 }
                 Record::Samples(samples) => {
@@ -328,24 +424,24 @@ impl Head {
     {
         let mut key = Vec::new();
         let mut results: Vec<Option<Result<SeriesRef, LabelError>>> = vec![None; all.len()];
-        let mut missing: Vec<(usize, Labels, u64)> = Vec::new();
+        let mut missing: Vec<(usize, Labels, Box<[u8]>, u64)> = Vec::new();
         {
             let index = self.index.read();
             for (i, pairs) in all.iter().enumerate() {
                 if is_canonical(pairs.clone()) {
-                    label_key(pairs.clone(), &mut key);
-                    let hash = xxhash_rust::xxh3::xxh3_64(&key);
-                    if let Some(r) = index.lookup(hash, |l| raw_equals(l, pairs.clone())) {
+                    label_key::encode(pairs.clone(), &mut key);
+                    if let Some(r) = index.lookup(hash_key(&key), &key) {
                         results[i] = Some(Ok(r));
                         continue;
                     }
                 }
                 match Labels::from_raw_pairs(pairs.clone()) {
                     Ok(labels) => {
-                        let hash = hash_labels(&labels, &mut key);
-                        match index.lookup(hash, |l| *l == labels) {
+                        label_key::of_labels(&labels, &mut key);
+                        let hash = hash_key(&key);
+                        match index.lookup(hash, &key) {
                             Some(r) => results[i] = Some(Ok(r)),
-                            None => missing.push((i, labels, hash)),
+                            None => missing.push((i, labels, key.as_slice().into(), hash)),
                         }
                     }
                     Err(e) => results[i] = Some(Err(e)),
@@ -375,25 +471,25 @@ impl Head {
 
     fn create(
         &self,
-        missing: Vec<(usize, Labels, u64)>,
+        missing: Vec<(usize, Labels, Box<[u8]>, u64)>,
         results: &mut [Option<Result<SeriesRef, LabelError>>],
     ) -> io::Result<()> {
         let mut index = self.index.write();
-        let mut created: Vec<(SeriesRef, Labels, u64)> = Vec::new();
-        for (i, labels, hash) in missing {
+        let mut created: Vec<(SeriesRef, Labels, Box<[u8]>, u64)> = Vec::new();
+        for (i, labels, key, hash) in missing {
             // Another request may have created it meanwhile, or this one twice.
-            let existing = index.lookup(hash, |l| *l == labels).or_else(|| {
+            let existing = index.lookup(hash, &key).or_else(|| {
                 created
                     .iter()
-                    .find(|(_, l, h)| *h == hash && *l == labels)
-                    .map(|(r, _, _)| *r)
+                    .find(|(_, _, k, h)| *h == hash && *k == key)
+                    .map(|(r, ..)| *r)
             });
             if let Some(r) = existing {
                 results[i] = Some(Ok(r));
                 continue;
             }
             let series_ref = index.next_ref.max(1) + created.len() as u64;
-            created.push((series_ref, labels, hash));
+            created.push((series_ref, labels, key, hash));
             results[i] = Some(Ok(series_ref));
         }
         if created.is_empty() {
@@ -402,14 +498,14 @@ impl Head {
         // Log before the series becomes visible: no sample may reach the WAL
         // ahead of its series record.
         let mut payload = Vec::new();
-        let refs: Vec<(SeriesRef, &Labels)> = created.iter().map(|(r, l, _)| (*r, l)).collect();
+        let refs: Vec<(SeriesRef, &Labels)> = created.iter().map(|(r, l, ..)| (*r, l)).collect();
         record::encode_series(&refs, &mut payload);
         let mut framed = Vec::with_capacity(payload.len() + segment::FRAME_LEN);
         segment::frame(record::TYPE_SERIES, &payload, &mut framed);
         self.wal.append(&framed, i64::MIN)?;
         let count = created.len();
-        for (series_ref, labels, hash) in created {
-            index.insert(series_ref, labels, hash, self.chunk_range);
+        for (series_ref, labels, key, hash) in created {
+            index.insert(series_ref, &labels, key, hash, self.chunk_range);
         }
         self.metrics.series_created.inc_by(count as u64);
         self.metrics.head_series.set(index.series.len() as i64);
@@ -507,7 +603,7 @@ impl Head {
             .read()
             .series
             .get(&series_ref)
-            .map(|s| s.labels.clone())
+            .map(|s| s.labels())
     }
 
     /// Series matching `matchers` with their samples in `[mint, maxt]`.
@@ -528,24 +624,25 @@ impl Head {
             .into_iter()
             .filter_map(|s| {
                 let samples = s.samples_in(mint, maxt);
-                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
+                (!samples.is_empty()).then(|| (s.labels(), samples))
             })
             .collect()
     }
 
     /// Every series of the head with its samples in `[mint, maxt)`, sorted by
-    /// labels: the content of a block cut from the head.
-    pub fn series_for_block(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
-        let all: Vec<Arc<MemSeries>> = self.index.read().series.values().cloned().collect();
-        let mut out: Vec<(Labels, Vec<Sample>)> = all
-            .into_iter()
-            .filter_map(|s| {
-                let samples = s.samples_in(mint, maxt - 1);
-                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
-            })
-            .collect();
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out
+    /// labels: the content of a block cut from the head. Samples are decoded
+    /// one series at a time, as the iterator is consumed.
+    pub fn series_for_block(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> impl Iterator<Item = (Labels, Vec<Sample>)> {
+        let mut all: Vec<Arc<MemSeries>> = self.index.read().series.values().cloned().collect();
+        all.sort_unstable_by(|a, b| label_key::cmp(a.key(), b.key()));
+        all.into_iter().filter_map(move |s| {
+            let samples = s.samples_in(mint, maxt - 1);
+            (!samples.is_empty()).then(|| (s.labels(), samples))
+        })
     }
 
     /// Label names and values present in the head (for the labels APIs).
@@ -571,32 +668,23 @@ impl Head {
         {
             let mut index = self.index.write();
             let mut removed = Vec::new();
-            for (r, series) in &index.series {
+            for (r, series) in index.series.iter() {
                 if series.truncate_before(cut) {
-                    removed.push(*r);
+                    removed.push(r);
                 }
             }
-            let mut key = Vec::new();
             for r in &removed {
                 let series = index.series.remove(r).expect("listed above");
-                let hash = hash_labels(&series.labels, &mut key);
-                if let Some(refs) = index.by_hash.get_mut(&hash) {
+                let hash = hash_key(series.key());
+                index.unlink_hash(hash, *r);
+                for (name, value) in label_key::pairs(series.key()) {
+                    let values = index.postings.get_mut(name).expect("indexed on insert");
+                    let refs = values.get_mut(value).expect("indexed on insert");
                     refs.retain(|x| x != r);
                     if refs.is_empty() {
-                        index.by_hash.remove(&hash);
-                    }
-                }
-                for label in series.labels.iter() {
-                    let values = index
-                        .postings
-                        .get_mut(&label.name)
-                        .expect("indexed on insert");
-                    let refs = values.get_mut(&label.value).expect("indexed on insert");
-                    refs.retain(|x| x != r);
-                    if refs.is_empty() {
-                        values.remove(&label.value);
+                        values.remove(value);
                         if values.is_empty() {
-                            index.postings.remove(&label.name);
+                            index.postings.remove(name);
                         }
                     }
                 }
@@ -613,11 +701,12 @@ impl Head {
         self.wal.truncate_before(cut, |out| {
             let index = self.index.read();
             let mut payload = Vec::new();
-            let series: Vec<(SeriesRef, &Labels)> =
-                index.series.iter().map(|(r, s)| (*r, &s.labels)).collect();
+            let series: Vec<(SeriesRef, Labels)> =
+                index.series.iter().map(|(r, s)| (r, s.labels())).collect();
             for batch in series.chunks(10_000) {
+                let batch: Vec<(SeriesRef, &Labels)> = batch.iter().map(|(r, l)| (*r, l)).collect();
                 payload.clear();
-                record::encode_series(batch, &mut payload);
+                record::encode_series(&batch, &mut payload);
                 segment::frame(record::TYPE_SERIES, &payload, out);
             }
             let metadata = self.metadata();
@@ -645,7 +734,7 @@ impl Head {
             })
             .sum();
         let total =
-            series_bytes + postings_bytes + index.by_hash.capacity() * 40 + index.series.len() * 40;
+            series_bytes + postings_bytes + index.by_hash.capacity() * 24 + index.series.len() * 40;
         self.metrics.head_memory_bytes.set(total as i64);
         if !index.series.is_empty() {
             self.metrics
@@ -653,5 +742,75 @@ impl Head {
                 .set((total / index.series.len()) as i64);
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_identity_hashes_do_not_pile_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = Head::open(
+            dir.path(),
+            WalOptions::default(),
+            7_200_000,
+            i64::MIN,
+            TsdbMetrics::unregistered(),
+        )
+        .unwrap();
+        let sets: Vec<Labels> = (0..20_000)
+            .map(|i| {
+                Labels::of(&[
+                    ("__name__", "m"),
+                    ("instance", &format!("host-{}", i / 100)),
+                    ("cpu", &(i % 100).to_string()),
+                ])
+                .unwrap()
+            })
+            .collect();
+        let pairs: Vec<_> = sets
+            .iter()
+            .map(|l| l.iter().map(|x| (x.name.as_bytes(), x.value.as_bytes())))
+            .collect();
+        let refs: Vec<SeriesRef> = head
+            .get_or_create(&pairs)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let again: Vec<SeriesRef> = head
+            .get_or_create(&pairs)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(refs, again);
+        let index = head.index.read();
+        assert_eq!(index.by_hash.len(), sets.len());
+        assert!(index.collisions.is_empty());
+    }
+
+    #[test]
+    fn colliding_hashes_are_told_apart_by_their_keys() {
+        let mut index = HeadIndex::default();
+        let a = Labels::of(&[("__name__", "a")]).unwrap();
+        let b = Labels::of(&[("__name__", "b")]).unwrap();
+        let key = |l: &Labels| {
+            let mut k = Vec::new();
+            label_key::of_labels(l, &mut k);
+            k
+        };
+        // Force one hash for both.
+        index.insert(1, &a, key(&a).into(), 42, 1000);
+        index.insert(2, &b, key(&b).into(), 42, 1000);
+        assert_eq!(index.lookup(42, &key(&a)), Some(1));
+        assert_eq!(index.lookup(42, &key(&b)), Some(2));
+        index.unlink_hash(42, 1);
+        assert_eq!(index.lookup(42, &key(&a)), None);
+        assert_eq!(index.lookup(42, &key(&b)), Some(2));
+        index.unlink_hash(42, 2);
+        assert!(index.by_hash.is_empty() && index.collisions.is_empty());
     }
 }

@@ -15,7 +15,8 @@ pub enum AppendOutcome {
 }
 
 pub struct MemSeries {
-    pub labels: Labels,
+    /// The labels in [`super::label_key`] form.
+    key: Box<[u8]>,
     chunk_range: i64,
     chunks: Mutex<Chunks>,
 }
@@ -39,10 +40,10 @@ impl Chunks {
 }
 
 impl MemSeries {
-    pub fn new(labels: Labels, chunk_range: i64) -> MemSeries {
+    pub fn new(key: Box<[u8]>, chunk_range: i64) -> MemSeries {
         debug_assert!(chunk_range > 0);
         MemSeries {
-            labels,
+            key,
             chunk_range,
             chunks: Mutex::new(Chunks {
                 closed: Vec::new(),
@@ -52,6 +53,14 @@ impl MemSeries {
                 last_v_bits: 0,
             }),
         }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub fn labels(&self) -> Labels {
+        super::label_key::decode(&self.key)
     }
 
     pub fn append(&self, t: i64, v: f64) -> AppendOutcome {
@@ -73,7 +82,8 @@ impl MemSeries {
         }
         if t >= c.open_window_end || c.open.len() >= TARGET_SAMPLES_PER_CHUNK {
             if !c.open.is_empty() {
-                let full = std::mem::take(&mut c.open);
+                let mut full = std::mem::take(&mut c.open);
+                full.shrink_to_fit();
                 c.closed.push(full);
             }
             c.open_window_end = window_end(t, self.chunk_range);
@@ -114,7 +124,7 @@ impl MemSeries {
     pub fn heap_bytes(&self) -> usize {
         let c = self.chunks.lock();
         std::mem::size_of::<Self>()
-            + self.labels.heap_bytes()
+            + self.key.len()
             + c.closed.capacity() * std::mem::size_of::<XorChunk>()
             + c.all().map(XorChunk::heap_bytes).sum::<usize>()
     }
@@ -139,7 +149,9 @@ mod tests {
     use super::*;
 
     fn series() -> MemSeries {
-        MemSeries::new(Labels::of(&[("__name__", "up")]).unwrap(), 1000)
+        let mut key = Vec::new();
+        super::super::label_key::of_labels(&Labels::of(&[("__name__", "up")]).unwrap(), &mut key);
+        MemSeries::new(key.into_boxed_slice(), 1000)
     }
 
     #[test]
