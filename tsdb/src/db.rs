@@ -24,7 +24,7 @@ use crate::block::writer::{write_block, WriteOptions};
 use crate::block::{Block, BlockError};
 use crate::head::Head;
 use crate::metrics::TsdbMetrics;
-use crate::querier::{merge_sources, Querier, QueryError, Series};
+use crate::querier::{merge_samples, merge_sources, Querier, QueryError, Series};
 use crate::wal::WalOptions;
 
 #[derive(Clone, Debug)]
@@ -256,14 +256,12 @@ impl Db {
             .map(|b| b.meta().max_time)
             .max()
             .expect("a group has blocks");
-        let mut sources = Vec::new();
-        for block in group {
-            sources.push(block.all_series()?);
-        }
-        let merged: Vec<(Labels, Vec<Sample>)> = merge_sources(sources)
-            .into_iter()
-            .map(|s| (s.labels, s.samples))
-            .collect();
+        let decompressed = group
+            .iter()
+            .map(|b| b.decompress_all())
+            .collect::<Result<Vec<_>, _>>()?;
+        let failure = std::cell::RefCell::new(None);
+        let merged = MergedSeries::new(&decompressed, &failure);
         let level = group
             .iter()
             .map(|b| b.meta().compaction_level)
@@ -289,6 +287,13 @@ impl Db {
             self.metrics.compaction_failures.inc();
             io_context("writing a merged block")(e)
         })?;
+        if let Some(e) = failure.into_inner() {
+            if let Some(meta) = &written {
+                remove_block_dir(&self.blocks_dir().join(&meta.id));
+            }
+            self.metrics.compaction_failures.inc();
+            return Err(e.into());
+        }
         let merged_block = match &written {
             Some(meta) => Some(Arc::new(Block::open(&self.blocks_dir().join(&meta.id))?)),
             None => None,
@@ -479,6 +484,81 @@ impl Querier for Db {
         values.sort();
         values.dedup();
         Ok(values)
+    }
+}
+
+/// The series of several blocks merged in label order, one series at a time
+/// (a k-way merge over the blocks' ordinals, which are in label order). On a
+/// read error the iteration stops and the error is left in `failure`.
+struct MergedSeries<'a> {
+    blocks: &'a [crate::block::DecompressedBlock<'a>],
+    /// Per block: the next ordinal and its labels.
+    cursors: Vec<(u32, Option<Labels>)>,
+    failure: &'a std::cell::RefCell<Option<BlockError>>,
+}
+
+impl<'a> MergedSeries<'a> {
+    fn new(
+        blocks: &'a [crate::block::DecompressedBlock<'a>],
+        failure: &'a std::cell::RefCell<Option<BlockError>>,
+    ) -> MergedSeries<'a> {
+        let mut merged = MergedSeries {
+            blocks,
+            cursors: vec![(0, None); blocks.len()],
+            failure,
+        };
+        for i in 0..blocks.len() {
+            merged.load(i);
+        }
+        merged
+    }
+
+    fn load(&mut self, i: usize) {
+        let (ordinal, _) = self.cursors[i];
+        self.cursors[i].1 = if ordinal < self.blocks[i].num_series() {
+            match self.blocks[i].labels(ordinal) {
+                Ok(labels) => Some(labels),
+                Err(e) => {
+                    self.failure.borrow_mut().get_or_insert(e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+    }
+}
+
+impl Iterator for MergedSeries<'_> {
+    type Item = (Labels, Vec<Sample>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failure.borrow().is_some() {
+            return None;
+        }
+        let smallest = self
+            .cursors
+            .iter()
+            .filter_map(|(_, l)| l.as_ref())
+            .min()?
+            .clone();
+        let mut samples: Vec<Sample> = Vec::new();
+        // Blocks are oldest first: on equal timestamps the newer block wins.
+        for i in 0..self.blocks.len() {
+            if self.cursors[i].1.as_ref() != Some(&smallest) {
+                continue;
+            }
+            match self.blocks[i].series(self.cursors[i].0) {
+                Ok((_, more)) => samples = merge_samples(&samples, &more),
+                Err(e) => {
+                    self.failure.borrow_mut().get_or_insert(e);
+                    return None;
+                }
+            }
+            self.cursors[i].0 += 1;
+            self.load(i);
+        }
+        Some((smallest, samples))
     }
 }
 

@@ -294,3 +294,38 @@ fn wal_replay_restores_the_head_after_a_crash() {
     let existing = db.head().get_or_create_labels(&series[0]).unwrap();
     assert_ne!(fresh, existing);
 }
+
+#[test]
+fn overlapping_blocks_are_merged_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<Labels> = (0..6).map(|i| labels("m", &format!("h{i}"))).collect();
+    let expected = {
+        let db = open(dir.path(), options());
+        write(&db, &series, 0, 5 * HOUR, 15_000);
+        db.run_maintenance().unwrap();
+        all(&db)
+    };
+    // A restored backup or a second copy of a block: the same data twice.
+    let blocks_dir = dir.path().join("blocks");
+    let original = std::fs::read_dir(&blocks_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let copy = blocks_dir.join("0000000000000copy00000000");
+    std::fs::create_dir(&copy).unwrap();
+    for file in ["meta.json", "index", "chunks"] {
+        std::fs::copy(original.join(file), copy.join(file)).unwrap();
+    }
+    let db = open(dir.path(), options());
+    let before = db.blocks().len();
+    assert_same(
+        &expected,
+        &all(&db),
+        "overlapping blocks are de-duplicated on read",
+    );
+    db.run_maintenance().unwrap();
+    assert!(db.blocks().len() < before, "the overlap was merged");
+    assert_same(&expected, &all(&db), "after the merge");
+}

@@ -12,7 +12,7 @@ use promql_parser::parser::{self, Expr};
 use serde_json::{json, Map, Value};
 
 use super::params::{Params, MAX_TIME, MIN_TIME};
-use super::response::{format_time, format_value, success};
+use super::response::{format_time, format_value, success, ResultWriter};
 use super::{ApiError, ApiState};
 use crate::querier::Querier;
 
@@ -111,15 +111,16 @@ pub async fn query(
             let series = db
                 .select(&matchers, t - lookback + 1, t)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            let result: Vec<Value> = series
-                .iter()
-                .filter_map(|s| {
-                    let last = s.samples.last()?;
-                    (!model::sample::is_stale_nan(last.v))
-                        .then(|| json!({"metric": metric_json(&s.labels), "value": [format_time(time), format_value(last.v)]}))
-                })
-                .collect();
-            Ok(success(json!({"resultType": "vector", "result": result})))
+            let mut result = ResultWriter::new("vector");
+            for s in &series {
+                match s.samples.last() {
+                    Some(last) if !model::sample::is_stale_nan(last.v) => {
+                        result.vector_element(&s.labels, time, last.v)
+                    }
+                    _ => {}
+                }
+            }
+            Ok(result.finish())
         }
         Expr::MatrixSelector(matrix) => {
             let matchers = selector_matchers(&matrix.vs)?;
@@ -128,20 +129,17 @@ pub async fn query(
             let series = db
                 .select(&matchers, t - range + 1, t)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            let result: Vec<Value> = series
-                .iter()
-                .filter_map(|s| {
-                    let values: Vec<Value> = s
-                        .samples
-                        .iter()
-                        .filter(|x| !model::sample::is_stale_nan(x.v))
-                        .map(|x| json!([format_time(x.t), format_value(x.v)]))
-                        .collect();
-                    (!values.is_empty())
-                        .then(|| json!({"metric": metric_json(&s.labels), "values": values}))
-                })
-                .collect();
-            Ok(success(json!({"resultType": "matrix", "result": result})))
+            let mut result = ResultWriter::new("matrix");
+            let live = |x: &&model::Sample| !model::sample::is_stale_nan(x.v);
+            for s in &series {
+                if s.samples.iter().any(|x| live(&x)) {
+                    result.matrix_series(
+                        &s.labels,
+                        s.samples.iter().filter(live).map(|x| (x.t, x.v)),
+                    );
+                }
+            }
+            Ok(result.finish())
         }
         Expr::NumberLiteral(n) => Ok(success(
             json!({"resultType": "scalar", "result": [format_time(time), format_value(n.val)]}),

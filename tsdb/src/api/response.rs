@@ -73,22 +73,125 @@ pub fn format_value(v: f64) -> String {
 
 /// A millisecond timestamp as Prometheus' API writes it: seconds as a number.
 pub fn format_time(t: i64) -> Value {
-    let sign = if t < 0 { "-" } else { "" };
+    let mut text = Vec::new();
+    write_time(&mut text, t);
+    serde_json::from_slice(&text).expect("a decimal number is valid JSON")
+}
+
+/// Writes a millisecond timestamp as exact decimal seconds (no binary
+/// rounding): `1435781451.781`, `1.5`, `-2`.
+fn write_time(out: &mut Vec<u8>, t: i64) {
+    use std::io::Write;
+    if t < 0 {
+        out.push(b'-');
+    }
     let (seconds, millis) = (t.unsigned_abs() / 1000, t.unsigned_abs() % 1000);
-    // Exact decimal text, then a JSON number: no binary rounding surprises.
-    let text = if millis == 0 {
-        format!("{sign}{seconds}")
-    } else {
-        format!("{sign}{seconds}.{millis:03}")
-            .trim_end_matches('0')
-            .to_string()
-    };
-    serde_json::from_str(&text).expect("a decimal number is valid JSON")
+    let _ = write!(out, "{seconds}");
+    if millis != 0 {
+        let _ = write!(out, ".{millis:03}");
+        while out.last() == Some(&b'0') {
+            out.pop();
+        }
+    }
+}
+
+/// Writes a query result straight into the response body in Prometheus'
+/// shape, without building a JSON tree first: a query's memory is its
+/// samples plus its output.
+pub struct ResultWriter {
+    out: Vec<u8>,
+    empty: bool,
+}
+
+impl ResultWriter {
+    pub fn new(result_type: &str) -> ResultWriter {
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(br#"{"status":"success","data":{"resultType":""#);
+        out.extend_from_slice(result_type.as_bytes());
+        out.extend_from_slice(br#"","result":["#);
+        ResultWriter { out, empty: true }
+    }
+
+    fn begin_series(&mut self, labels: &model::Labels) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.extend_from_slice(br#"{"metric":{"#);
+        for (i, label) in labels.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            serde_json::to_writer(&mut self.out, &label.name).expect("writing to a Vec");
+            self.out.push(b':');
+            serde_json::to_writer(&mut self.out, &label.value).expect("writing to a Vec");
+        }
+        self.out.push(b'}');
+    }
+
+    fn point(&mut self, t: i64, v: f64) {
+        self.out.push(b'[');
+        write_time(&mut self.out, t);
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(format_value(v).as_bytes());
+        self.out.extend_from_slice(b"\"]");
+    }
+
+    /// One element of an instant vector.
+    pub fn vector_element(&mut self, labels: &model::Labels, t: i64, v: f64) {
+        self.begin_series(labels);
+        self.out.extend_from_slice(br#","value":"#);
+        self.point(t, v);
+        self.out.push(b'}');
+    }
+
+    /// One series of a range vector; `points` must not be empty.
+    pub fn matrix_series(
+        &mut self,
+        labels: &model::Labels,
+        points: impl Iterator<Item = (i64, f64)>,
+    ) {
+        self.begin_series(labels);
+        self.out.extend_from_slice(br#","values":["#);
+        for (i, (t, v)) in points.enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.point(t, v);
+        }
+        self.out.extend_from_slice(b"]}");
+    }
+
+    pub fn finish(mut self) -> Response {
+        self.out.extend_from_slice(b"]}}");
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.out,
+        )
+            .into_response()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_writer_produces_prometheus_json() {
+        let labels = model::Labels::of(&[("__name__", "up"), ("job", "a\"b")]).unwrap();
+        let mut w = ResultWriter::new("matrix");
+        w.matrix_series(&labels, [(1_000, 1.0), (2_500, f64::NAN)].into_iter());
+        w.matrix_series(&labels, [(3_000, -0.5)].into_iter());
+        let body = w.out.clone();
+        let parsed: Value = serde_json::from_slice(&[body, b"]}}".to_vec()].concat()).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"__name__": "up", "job": "a\"b"}, "values": [[1, "1"], [2.5, "NaN"]]},
+                {"metric": {"__name__": "up", "job": "a\"b"}, "values": [[3, "-0.5"]]}
+            ]}})
+        );
+    }
 
     #[test]
     fn values_and_times_print_like_prometheus() {
@@ -101,5 +204,7 @@ mod tests {
         assert_eq!(format_time(1_000).to_string(), "1");
         assert_eq!(format_time(1_500).to_string(), "1.5");
         assert_eq!(format_time(-1_500).to_string(), "-1.5");
+        assert_eq!(format_time(-2_000).to_string(), "-2");
+        assert_eq!(format_time(10).to_string(), "0.01");
     }
 }
