@@ -106,6 +106,13 @@ fn select(c: &mut Criterion) {
             expected,
             "{name}"
         );
+        assert_eq!(db.head().series_refs(&refs).len(), expected, "{name}");
+        group.bench_function(format!("head postings/{name}"), |b| {
+            b.iter(|| db.head().series_refs(&refs).len())
+        });
+        group.bench_function(format!("block postings/{name}"), |b| {
+            b.iter(|| block.series_ids(&refs).len())
+        });
         group.bench_function(format!("head/{name}"), |b| {
             b.iter(|| db.head().select(&refs, 0, 2_000).len())
         });

@@ -16,6 +16,19 @@ use super::response::{format_time, format_value, success, ResultWriter};
 use super::{ApiError, ApiState};
 use crate::querier::Querier;
 
+/// Runs storage work on a blocking thread: a large selection must not stall
+/// the async workers that serve every other request.
+async fn on_storage<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    work: impl FnOnce(&crate::Db) -> Result<T, crate::querier::QueryError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || work(&db))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -98,7 +111,6 @@ pub async fn query(
     let expr = parser::parse(text)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     let lookback = state.lookback.as_millis() as i64;
-    let db = state.db.clone();
     match expr {
         Expr::VectorSelector(selector) => {
             if selector.at.is_some() {
@@ -108,9 +120,8 @@ pub async fn query(
             }
             let matchers = selector_matchers(&selector)?;
             let t = time - offset_ms(&selector.offset);
-            let series = db
-                .select(&matchers, t - lookback + 1, t)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let series =
+                on_storage(&state, move |db| db.select(&matchers, t - lookback + 1, t)).await?;
             let mut result = ResultWriter::new("vector");
             for s in &series {
                 match s.samples.last() {
@@ -126,9 +137,8 @@ pub async fn query(
             let matchers = selector_matchers(&matrix.vs)?;
             let t = time - offset_ms(&matrix.vs.offset);
             let range = matrix.range.as_millis() as i64;
-            let series = db
-                .select(&matchers, t - range + 1, t)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let series =
+                on_storage(&state, move |db| db.select(&matchers, t - range + 1, t)).await?;
             let mut result = ResultWriter::new("matrix");
             let live = |x: &&model::Sample| !model::sample::is_stale_nan(x.v);
             for s in &series {
@@ -186,11 +196,7 @@ pub async fn series(
     let mut all = std::collections::BTreeSet::new();
     for selector in selectors {
         let matchers = parse_selector(selector)?;
-        for s in state
-            .db
-            .select(&matchers, start, end)
-            .map_err(|e| ApiError::internal(e.to_string()))?
-        {
+        for s in on_storage(&state, move |db| db.select(&matchers, start, end)).await? {
             all.insert(s.labels);
         }
     }
@@ -221,10 +227,7 @@ pub async fn labels(
         selectors
     };
     for matchers in sets {
-        let found = state
-            .db
-            .label_names(&matchers, start, end)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let found = on_storage(&state, move |db| db.label_names(&matchers, start, end)).await?;
         names.extend(found);
     }
     Ok(success(json!(names
@@ -249,10 +252,11 @@ pub async fn label_values(
         selectors
     };
     for matchers in sets {
-        let found = state
-            .db
-            .label_values(&name, &matchers, start, end)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let name = name.clone();
+        let found = on_storage(&state, move |db| {
+            db.label_values(&name, &matchers, start, end)
+        })
+        .await?;
         values.extend(found);
     }
     Ok(success(json!(values

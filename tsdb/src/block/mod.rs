@@ -138,6 +138,12 @@ impl Block {
         self.meta.min_time <= maxt && mint < self.meta.max_time
     }
 
+    /// Ordinals of the series matching `matchers`, sorted: the postings step
+    /// of a selection, without reading chunks.
+    pub fn series_ids(&self, matchers: &[&Matcher]) -> Vec<crate::index::SeriesId> {
+        postings_for_matchers(&self.index, matchers)
+    }
+
     /// Series matching `matchers` with their samples in `[mint, maxt]`.
     pub fn select(
         &self,

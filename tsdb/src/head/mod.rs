@@ -606,6 +606,12 @@ impl Head {
             .map(|s| s.labels())
     }
 
+    /// Refs of the series matching `matchers`, sorted: the postings step of
+    /// a selection, without reading samples.
+    pub fn series_refs(&self, matchers: &[&Matcher]) -> Vec<SeriesRef> {
+        postings_for_matchers(&*self.index.read(), matchers)
+    }
+
     /// Series matching `matchers` with their samples in `[mint, maxt]`.
     pub fn select(
         &self,

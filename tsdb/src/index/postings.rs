@@ -36,21 +36,29 @@ pub fn postings_for_matchers(source: &impl PostingsSource, matchers: &[&Matcher]
 
     let mut result: Option<Vec<SeriesId>> = None;
     for m in selecting {
-        let ids = match m.set_values() {
-            Some(values) => {
-                let lists: Vec<Vec<SeriesId>> =
-                    values.iter().map(|v| source.postings(&m.name, v)).collect();
-                union(lists)
+        let narrowed = match (m.set_values(), result.as_deref()) {
+            // Each value's list is cut down to the candidates before the union.
+            (Some(values), Some(candidates)) => union(
+                values
+                    .iter()
+                    .map(|v| intersect(candidates, &source.postings(&m.name, v)))
+                    .collect(),
+            ),
+            (Some(values), None) => {
+                union(values.iter().map(|v| source.postings(&m.name, v)).collect())
             }
-            None => source.postings_where(&m.name, &|v| m.matches(v)),
+            (None, candidates) => {
+                let ids = source.postings_where(&m.name, &|v| m.matches(v));
+                match candidates {
+                    Some(candidates) => intersect(candidates, &ids),
+                    None => ids,
+                }
+            }
         };
-        result = Some(match result {
-            None => ids,
-            Some(acc) => intersect(&acc, &ids),
-        });
-        if result.as_ref().is_some_and(Vec::is_empty) {
+        if narrowed.is_empty() {
             return Vec::new();
         }
+        result = Some(narrowed);
     }
     let mut result = result.unwrap_or_else(|| source.all_postings());
     for m in subtracting {
@@ -93,18 +101,71 @@ pub fn intersect(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
     out
 }
 
-/// Sorted, de-duplicated union of sorted lists.
+/// Sorted, de-duplicated union of sorted lists. Two lists are merged in one
+/// pass; many lists go through a bitmap over the id range when that is
+/// smaller than sorting them (ids are dense: head refs, block ordinals).
 pub fn union(mut lists: Vec<Vec<SeriesId>>) -> Vec<SeriesId> {
+    lists.retain(|l| !l.is_empty());
     match lists.len() {
         0 => Vec::new(),
-        1 => lists.pop().unwrap(),
+        1 => lists.pop().expect("one list"),
+        2 => merge_two(&lists[0], &lists[1]),
         _ => {
-            let mut all: Vec<SeriesId> = lists.concat();
-            all.sort_unstable();
-            all.dedup();
-            all
+            let total: usize = lists.iter().map(Vec::len).sum();
+            let max_id = lists
+                .iter()
+                .filter_map(|l| l.last())
+                .copied()
+                .max()
+                .unwrap_or(0);
+            let words = usize::try_from(max_id / 64 + 1).unwrap_or(usize::MAX);
+            if words <= total.saturating_mul(4) {
+                let mut bits = vec![0u64; words];
+                for id in lists.iter().flatten() {
+                    bits[(id / 64) as usize] |= 1 << (id % 64);
+                }
+                let mut out = Vec::with_capacity(total);
+                for (w, &word) in bits.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        out.push(w as u64 * 64 + u64::from(word.trailing_zeros()));
+                        word &= word - 1;
+                    }
+                }
+                out
+            } else {
+                let mut all: Vec<SeriesId> = lists.concat();
+                all.sort_unstable();
+                all.dedup();
+                all
+            }
         }
     }
+}
+
+fn merge_two(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 fn subtract(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
@@ -208,6 +269,15 @@ mod tests {
         let large: Vec<u64> = (0..10_000).collect();
         assert_eq!(intersect(&[5, 9_999, 20_000], &large), vec![5, 9_999]);
         assert_eq!(union(vec![vec![1, 4], vec![2, 4, 9]]), vec![1, 2, 4, 9]);
+        assert_eq!(
+            union(vec![vec![1, 4], vec![], vec![2, 4, 9], vec![0, 200]]),
+            vec![0, 1, 2, 4, 9, 200]
+        );
+        // Sparse ids take the sorting path.
+        assert_eq!(
+            union(vec![vec![1], vec![1 << 40], vec![5]]),
+            vec![1, 5, 1 << 40]
+        );
         assert_eq!(subtract(&[1, 2, 3, 4], &[2, 4, 5]), vec![1, 3]);
     }
 }

@@ -139,6 +139,8 @@ pub struct Wal {
     options: WalOptions,
     writer: Mutex<Writer>,
     synced: Mutex<Synced>,
+    /// Set by the first failed write or fsync; see [`Wal::fail`].
+    failed: Mutex<Option<String>>,
     metrics: Arc<TsdbMetrics>,
 }
 
@@ -263,6 +265,7 @@ impl Wal {
                 segment_maxt,
             }),
             synced: Mutex::new(synced),
+            failed: Mutex::new(None),
             metrics,
         };
         wal.metrics.wal_size_bytes.set(wal.size_bytes() as i64);
@@ -277,13 +280,18 @@ impl Wal {
     /// sample is `maxt`. Returns the position after them; with
     /// [`FsyncPolicy::Always`] the caller must [`Wal::sync_to`] it before acking.
     pub fn append(&self, framed: &[u8], maxt: i64) -> io::Result<Position> {
+        self.check_failed()?;
         let mut writer = self.writer.lock();
         if writer.offset > segment::HEADER_LEN as u64
             && writer.offset + framed.len() as u64 > self.options.segment_bytes
         {
-            self.roll(&mut writer)?;
+            self.roll(&mut writer)
+                .map_err(|e| self.fail("closing a WAL segment", e))?;
         }
-        writer.file.write_all(framed)?;
+        writer
+            .file
+            .write_all(framed)
+            .map_err(|e| self.fail("writing to the WAL", e))?;
         writer.offset += framed.len() as u64;
         if let Some(last) = writer.segment_maxt.last_mut() {
             last.1 = last.1.max(maxt);
@@ -293,6 +301,28 @@ impl Wal {
             segment: writer.segment,
             offset: writer.offset,
         })
+    }
+
+    /// Refuses further writes after a failed write or fsync. After a failed
+    /// write the segment may hold a torn record, and after a failed fsync the
+    /// kernel may have dropped dirty pages: the memory of the head and the WAL
+    /// can no longer be trusted to agree, so writes stop until a restart
+    /// replays what did reach the disk.
+    fn fail(&self, what: &str, error: io::Error) -> io::Error {
+        let message = format!(
+            "{what} failed ({error}); the WAL refuses writes until Vigil is restarted, \
+             which replays everything that reached the disk"
+        );
+        tracing::error!(error = %error, "{what} failed; refusing writes until restart");
+        *self.failed.lock() = Some(message.clone());
+        io::Error::new(error.kind(), message)
+    }
+
+    fn check_failed(&self) -> io::Result<()> {
+        match &*self.failed.lock() {
+            Some(message) => Err(io::Error::other(message.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Closes the current segment (fsynced) and starts the next one.
@@ -329,8 +359,12 @@ impl Wal {
                 offset: writer.offset,
             }
         };
+        self.check_failed()?;
         let started = Instant::now();
-        synced.file.sync_data()?;
+        synced
+            .file
+            .sync_data()
+            .map_err(|e| self.fail("fsyncing the WAL", e))?;
         self.metrics
             .wal_fsync_seconds
             .observe(started.elapsed().as_secs_f64());
