@@ -86,7 +86,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
                 options.listen
             )
         })?;
-    info!(address = %listener.local_addr()?, data_dir = %options.data_dir.display(), "Vigil is listening");
+    info!(
+        address = %listener.local_addr()?,
+        data_dir = %options.data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "Vigil is listening"
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let maintenance = tokio::spawn(run_maintenance(

@@ -300,6 +300,19 @@ fn series_labels_and_errors_have_prometheus_shapes() {
         "{body}"
     );
 
+    // Absurd ranges and offsets are answered, not a crash.
+    for expr in [
+        "node_load1[100000000y]",
+        "node_load1 offset -100000000y",
+        "node_load1[1ms] offset 9999999999s",
+    ] {
+        let (status, body) = get_json(
+            &agent,
+            &server.url(&format!("/api/v1/query?query={}", encode(expr))),
+        );
+        assert!(status == 200 || status == 400, "{expr}: {status} {body}");
+    }
+
     // Prometheus' error envelope.
     let (status, body) = get_json(
         &agent,

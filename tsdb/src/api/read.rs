@@ -90,10 +90,15 @@ fn metric_json(labels: &model::Labels) -> Value {
     Value::Object(map)
 }
 
+/// Milliseconds of a duration, saturating: a `[1000000y]` range must not wrap.
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn offset_ms(offset: &Option<parser::Offset>) -> i64 {
     match offset {
-        Some(parser::Offset::Pos(d)) => d.as_millis() as i64,
-        Some(parser::Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(parser::Offset::Pos(d)) => millis(*d),
+        Some(parser::Offset::Neg(d)) => -millis(*d),
         None => 0,
     }
 }
@@ -119,9 +124,11 @@ pub async fn query(
                 ));
             }
             let matchers = selector_matchers(&selector)?;
-            let t = time - offset_ms(&selector.offset);
-            let series =
-                on_storage(&state, move |db| db.select(&matchers, t - lookback + 1, t)).await?;
+            let t = time.saturating_sub(offset_ms(&selector.offset));
+            let series = on_storage(&state, move |db| {
+                db.select(&matchers, t.saturating_sub(lookback) + 1, t)
+            })
+            .await?;
             let mut result = ResultWriter::new("vector");
             for s in &series {
                 match s.samples.last() {
@@ -135,10 +142,12 @@ pub async fn query(
         }
         Expr::MatrixSelector(matrix) => {
             let matchers = selector_matchers(&matrix.vs)?;
-            let t = time - offset_ms(&matrix.vs.offset);
-            let range = matrix.range.as_millis() as i64;
-            let series =
-                on_storage(&state, move |db| db.select(&matchers, t - range + 1, t)).await?;
+            let t = time.saturating_sub(offset_ms(&matrix.vs.offset));
+            let range = millis(matrix.range);
+            let series = on_storage(&state, move |db| {
+                db.select(&matchers, t.saturating_sub(range) + 1, t)
+            })
+            .await?;
             let mut result = ResultWriter::new("matrix");
             let live = |x: &&model::Sample| !model::sample::is_stale_nan(x.v);
             for s in &series {
@@ -217,23 +226,10 @@ pub async fn labels(
     State(state): State<Arc<ApiState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (start, end) = time_range(&params)?;
-    let limit = limit(&params)?;
-    let selectors = matchers_of(&params)?;
-    let mut names = std::collections::BTreeSet::new();
-    let sets = if selectors.is_empty() {
-        vec![Vec::new()]
-    } else {
-        selectors
-    };
-    for matchers in sets {
-        let found = on_storage(&state, move |db| db.label_names(&matchers, start, end)).await?;
-        names.extend(found);
-    }
-    Ok(success(json!(names
-        .into_iter()
-        .take(limit)
-        .collect::<Vec<_>>())))
+    names_over_selectors(&state, &params, |db, matchers, start, end| {
+        db.label_names(matchers, start, end)
+    })
+    .await
 }
 
 /// `/api/v1/label/<name>/values`
@@ -242,24 +238,39 @@ pub async fn label_values(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (start, end) = time_range(&params)?;
-    let limit = limit(&params)?;
-    let selectors = matchers_of(&params)?;
-    let mut values = std::collections::BTreeSet::new();
+    names_over_selectors(&state, &params, move |db, matchers, start, end| {
+        db.label_values(&name, matchers, start, end)
+    })
+    .await
+}
+
+/// Runs `lookup` for each `match[]` selector (or once, unrestricted, when
+/// there is none) within `start`/`end`, and answers the sorted union cut to
+/// `limit`: the shared body of the labels and label-values endpoints.
+async fn names_over_selectors(
+    state: &Arc<ApiState>,
+    params: &Params,
+    lookup: impl Fn(&crate::Db, &[Matcher], i64, i64) -> Result<Vec<String>, crate::querier::QueryError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    let (start, end) = time_range(params)?;
+    let limit = limit(params)?;
+    let selectors = matchers_of(params)?;
     let sets = if selectors.is_empty() {
         vec![Vec::new()]
     } else {
         selectors
     };
-    for matchers in sets {
-        let name = name.clone();
-        let found = on_storage(&state, move |db| {
-            db.label_values(&name, &matchers, start, end)
-        })
-        .await?;
-        values.extend(found);
-    }
-    Ok(success(json!(values
+    let found = on_storage(state, move |db| {
+        let mut all = std::collections::BTreeSet::new();
+        for matchers in &sets {
+            all.extend(lookup(db, matchers, start, end)?);
+        }
+        Ok(all)
+    })
+    .await?;
+    Ok(success(json!(found
         .into_iter()
         .take(limit)
         .collect::<Vec<_>>())))

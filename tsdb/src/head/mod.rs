@@ -425,15 +425,45 @@ impl Head {
         let mut key = Vec::new();
         let mut results: Vec<Option<Result<SeriesRef, LabelError>>> = vec![None; all.len()];
         let mut missing: Vec<(usize, Labels, Box<[u8]>, u64)> = Vec::new();
+        // The fast path, for label sets already in canonical order (what
+        // Prometheus sends), in stages over the whole request: each stage's
+        // lookups are independent of one another, so their cache misses
+        // overlap instead of forming one long chain per series.
+        let mut keys: Vec<u8> = Vec::new();
+        let mut spans: Vec<(usize, std::ops::Range<usize>, u64)> = Vec::with_capacity(all.len());
+        for (i, pairs) in all.iter().enumerate() {
+            if is_canonical(pairs.clone()) {
+                let start = keys.len();
+                for (name, value) in pairs.clone() {
+                    keys.extend_from_slice(name);
+                    keys.push(label_key::SEPARATOR);
+                    keys.extend_from_slice(value);
+                    keys.push(label_key::SEPARATOR);
+                }
+                spans.push((i, start..keys.len(), hash_key(&keys[start..])));
+            }
+        }
         {
             let index = self.index.read();
+            let first: Vec<Option<SeriesRef>> = spans
+                .iter()
+                .map(|(_, _, hash)| index.by_hash.get(hash).copied())
+                .collect();
+            let series: Vec<Option<&Arc<MemSeries>>> = first
+                .iter()
+                .map(|r| r.and_then(|r| index.series.get(&r)))
+                .collect();
+            for (((i, span, hash), r), s) in spans.iter().zip(first).zip(series) {
+                let key = &keys[span.clone()];
+                results[*i] = match (r, s) {
+                    (Some(r), Some(s)) if s.key() == key => Some(Ok(r)),
+                    // A collision or an unknown series: the general path below.
+                    _ => index.lookup(*hash, key).map(Ok),
+                };
+            }
             for (i, pairs) in all.iter().enumerate() {
-                if is_canonical(pairs.clone()) {
-                    label_key::encode(pairs.clone(), &mut key);
-                    if let Some(r) = index.lookup(hash_key(&key), &key) {
-                        results[i] = Some(Ok(r));
-                        continue;
-                    }
+                if results[i].is_some() {
+                    continue;
                 }
                 match Labels::from_raw_pairs(pairs.clone()) {
                     Ok(labels) => {
