@@ -205,6 +205,23 @@ fn writes_are_readable_and_bad_input_is_refused_without_losing_data() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("out of order"), "{body}");
 
+    // Native histograms are refused out loud; the floats beside them are kept.
+    let mut series = prost::Message::encode_to_vec(&TimeSeries::new(
+        &[("__name__", "with_histogram")],
+        &[(t, 5.0)],
+    ));
+    series.extend_from_slice(&[0x22, 0x00]); // field 4 (histograms): one empty histogram
+    let mut request = vec![0x0a, series.len() as u8];
+    request.extend_from_slice(&series);
+    let body = snap::raw::Encoder::new().compress_vec(&request).unwrap();
+    let (status, body) = post_raw(&agent, &url, &body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("native histogram"), "{body}");
+    assert_eq!(
+        query(&agent, &server, "with_histogram", t)["data"]["result"][0]["value"][1],
+        "5"
+    );
+
     // A 200 MB body, announced by Content-Length or streamed chunked: 413.
     let (status, body) = send_huge_body(server.port, true);
     assert_eq!(status, 413, "{body}");

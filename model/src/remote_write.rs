@@ -201,6 +201,10 @@ pub struct WriteRequestRef<'a> {
     labels: Vec<(&'a [u8], &'a [u8])>,
     samples: Vec<crate::Sample>,
     pub metadata: Vec<MetricMetadata>,
+    /// Native histogram samples (field 4 of `TimeSeries`), which are not
+    /// stored yet: counted so the receiver can say so instead of dropping
+    /// them silently.
+    pub native_histograms: usize,
 }
 
 /// One series of a [`WriteRequestRef`]: ranges into its flat arrays.
@@ -291,6 +295,7 @@ fn decode_series<'a>(raw: &'a [u8], request: &mut WriteRequestRef<'a>) -> Result
                 }
                 request.samples.push(crate::Sample::new(t, v));
             }
+            (4, Value::Bytes(_)) => request.native_histograms += 1,
             _ => {}
         }
     }

@@ -20,6 +20,7 @@ pub const REASON_OUT_OF_ORDER: &str = "out_of_order";
 pub const REASON_DUPLICATE: &str = "duplicate_timestamp";
 pub const REASON_TOO_OLD: &str = "too_old";
 pub const REASON_INVALID_SERIES: &str = "invalid_series";
+pub const REASON_NATIVE_HISTOGRAM: &str = "native_histogram";
 
 pub struct TsdbMetrics {
     pub samples_appended: Counter,

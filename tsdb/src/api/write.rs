@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use model::remote_write::{self, MetricType, WireError, WriteRequestRef};
 
 use super::ApiState;
-use crate::metrics::REASON_INVALID_SERIES;
+use crate::metrics::{REASON_INVALID_SERIES, REASON_NATIVE_HISTOGRAM};
 use crate::wal::record::{RefMetadata, RefSample};
 
 fn plain(status: StatusCode, message: impl Into<String>) -> Response {
@@ -210,6 +210,15 @@ fn store(state: &ApiState, request: &WriteRequestRef<'_>) -> Response {
                 samples.len()
             ));
         }
+    }
+    if request.native_histograms > 0 {
+        metrics.reject(REASON_NATIVE_HISTOGRAM, request.native_histograms as u64);
+        first_error.get_or_insert_with(|| {
+            format!(
+                "{} native histogram samples were refused: Vigil stores float samples only so far",
+                request.native_histograms
+            )
+        });
     }
     match first_error {
         None => StatusCode::NO_CONTENT.into_response(),
