@@ -5,7 +5,7 @@
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// One float sample: a millisecond timestamp and a value.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
     pub t: i64,
     pub v: f64,

@@ -14,6 +14,7 @@ pub mod encoding;
 pub mod head;
 pub mod index;
 pub mod metrics;
+pub mod promql;
 pub mod querier;
 pub mod wal;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use model::{Labels, Matcher, Sample};
 
 /// One selected series and its samples, sorted by time, unique timestamps.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub labels: Labels,
     pub samples: Vec<Sample>,

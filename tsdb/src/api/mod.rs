@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::Db;
 pub use params::Params;
-pub use response::ApiError;
+pub use response::{format_value, ApiError};
 
 /// Limits of the remote-write receiver.
 #[derive(Clone, Debug)]
@@ -44,8 +44,8 @@ impl Default for WriteLimits {
 
 pub struct ApiState {
     pub db: Arc<Db>,
+    pub engine: Arc<crate::promql::Engine>,
     pub limits: WriteLimits,
-    pub lookback: Duration,
     write_slots: Semaphore,
 }
 
@@ -53,9 +53,11 @@ impl ApiState {
     pub fn new(db: Arc<Db>, limits: WriteLimits) -> Arc<ApiState> {
         Arc::new(ApiState {
             db,
+            engine: Arc::new(crate::promql::Engine::new(
+                crate::promql::EngineOptions::default(),
+            )),
             write_slots: Semaphore::new(limits.max_concurrent),
             limits,
-            lookback: Duration::from_secs(300),
         })
     }
 }
@@ -64,6 +66,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/query", get(read::query).post(read::query))
+        .route(
+            "/api/v1/query_range",
+            get(read::query_range).post(read::query_range),
+        )
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 use super::params::{Params, MAX_TIME, MIN_TIME};
 use super::response::{format_time, format_value, success, ResultWriter};
 use super::{ApiError, ApiState};
+use crate::promql::{self, PromqlError};
 use crate::querier::Querier;
 
 /// Runs storage work on a blocking thread: a large selection must not stall
@@ -90,83 +91,133 @@ fn metric_json(labels: &model::Labels) -> Value {
     Value::Object(map)
 }
 
-/// Milliseconds of a duration, saturating: a `[1000000y]` range must not wrap.
-fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn offset_ms(offset: &Option<parser::Offset>) -> i64 {
-    match offset {
-        Some(parser::Offset::Pos(d)) => millis(*d),
-        Some(parser::Offset::Neg(d)) => -millis(*d),
-        None => 0,
+impl From<PromqlError> for ApiError {
+    fn from(e: PromqlError) -> ApiError {
+        match e {
+            PromqlError::Parse(message) => {
+                ApiError::bad_data(format!("invalid parameter \"query\": {message}"))
+            }
+            PromqlError::Timeout(_) => ApiError {
+                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                error_type: "timeout",
+                message: e.to_string(),
+            },
+            PromqlError::Storage(message) => ApiError::internal(message),
+            PromqlError::Execution(_) | PromqlError::TooManySamples(_) => {
+                ApiError::execution(e.to_string())
+            }
+        }
     }
 }
 
-/// `/api/v1/query` for a plain selector (`up{job="x"}`) or a range selector
-/// (`up[5m]`). Everything else waits for the PromQL engine.
+/// Writes an evaluated value in Prometheus' result shape.
+fn value_response(value: promql::Value) -> Response {
+    match value {
+        promql::Value::Scalar { t, v } => {
+            success(json!({"resultType": "scalar", "result": [format_time(t), format_value(v)]}))
+        }
+        promql::Value::String { t, v } => {
+            success(json!({"resultType": "string", "result": [format_time(t), v]}))
+        }
+        promql::Value::Vector(samples) => {
+            let mut result = ResultWriter::new("vector");
+            for s in &samples {
+                result.vector_element(&s.labels, s.t, s.v);
+            }
+            result.finish()
+        }
+        promql::Value::Matrix(series) => {
+            let mut result = ResultWriter::new("matrix");
+            for s in &series {
+                result.matrix_series(&s.labels, s.samples.iter().map(|x| (x.t, x.v)));
+            }
+            result.finish()
+        }
+    }
+}
+
+/// `/api/v1/query`: an instant query.
 pub async fn query(
     State(state): State<Arc<ApiState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let text = params
         .get("query")
-        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?
+        .to_string();
     let time = params.time("time", now_ms())?;
-    let expr = parser::parse(text)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
-    let lookback = state.lookback.as_millis() as i64;
-    match expr {
-        Expr::VectorSelector(selector) => {
-            if selector.at.is_some() {
-                return Err(ApiError::bad_data(
-                    "the @ modifier needs the PromQL engine, which is not built yet",
-                ));
-            }
-            let matchers = selector_matchers(&selector)?;
-            let t = time.saturating_sub(offset_ms(&selector.offset));
-            let series = on_storage(&state, move |db| {
-                db.select(&matchers, t.saturating_sub(lookback) + 1, t)
-            })
-            .await?;
-            let mut result = ResultWriter::new("vector");
-            for s in &series {
-                match s.samples.last() {
-                    Some(last) if !model::sample::is_stale_nan(last.v) => {
-                        result.vector_element(&s.labels, time, last.v)
-                    }
-                    _ => {}
-                }
-            }
-            Ok(result.finish())
-        }
-        Expr::MatrixSelector(matrix) => {
-            let matchers = selector_matchers(&matrix.vs)?;
-            let t = time.saturating_sub(offset_ms(&matrix.vs.offset));
-            let range = millis(matrix.range);
-            let series = on_storage(&state, move |db| {
-                db.select(&matchers, t.saturating_sub(range) + 1, t)
-            })
-            .await?;
-            let mut result = ResultWriter::new("matrix");
-            let live = |x: &&model::Sample| !model::sample::is_stale_nan(x.v);
-            for s in &series {
-                if s.samples.iter().any(|x| live(&x)) {
-                    result.matrix_series(
-                        &s.labels,
-                        s.samples.iter().filter(live).map(|x| (x.t, x.v)),
-                    );
-                }
-            }
-            Ok(result.finish())
-        }
-        Expr::NumberLiteral(n) => Ok(success(
-            json!({"resultType": "scalar", "result": [format_time(time), format_value(n.val)]}),
-        )),
-        _ => Err(ApiError::bad_data(
-            "only selectors are answered until the PromQL engine lands; this expression needs it",
-        )),
+    let engine = state.engine.clone();
+    let result = on_engine(&state, move |db| engine.instant(db, &text, time)).await?;
+    Ok(value_response(result.value))
+}
+
+/// `/api/v1/query_range`: a range query.
+pub async fn query_range(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let text = params
+        .get("query")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?
+        .to_string();
+    let start = params
+        .get("start")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"start\": missing"))
+        .and_then(|_| params.time("start", 0))?;
+    let end = params
+        .get("end")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"end\": missing"))
+        .and_then(|_| params.time("end", 0))?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
     }
+    let step = params
+        .get("step")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"step\": missing"))
+        .and_then(|text| {
+            parse_step(text).ok_or_else(|| {
+                ApiError::bad_data(format!(
+                    "invalid parameter \"step\": cannot parse {text:?} to a valid duration"
+                ))
+            })
+        })?;
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    // Prometheus' guard against a huge range with a tiny step.
+    if (end - start) / step > 11_000 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let engine = state.engine.clone();
+    let result = on_engine(&state, move |db| engine.range(db, &text, start, end, step)).await?;
+    Ok(value_response(result.value))
+}
+
+/// A step: float seconds or a Prometheus duration, in milliseconds.
+fn parse_step(text: &str) -> Option<i64> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return (seconds.is_finite() && seconds.abs() < 1e15)
+            .then(|| (seconds * 1000.0).round() as i64);
+    }
+    crate::wal::parse_duration(text).and_then(|d| i64::try_from(d.as_millis()).ok())
+}
+
+/// Runs an engine evaluation on a blocking thread.
+async fn on_engine<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    work: impl FnOnce(&crate::Db) -> Result<T, PromqlError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || work(&db))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)
 }
 
 fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {

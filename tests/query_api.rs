@@ -1,0 +1,144 @@
+//! The PromQL engine through `/api/v1/query` and `/api/v1/query_range`, as
+//! Grafana calls them: form POSTs, the `1+1` health check, errors.
+
+mod common;
+
+use common::{agent, encode, get_json, write, Server};
+use model::remote_write::TimeSeries;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn post_form(agent: &ureq::Agent, url: &str, form: &str) -> (u16, serde_json::Value) {
+    let mut response = agent
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(form.as_bytes())
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn dashboard_queries_answer_in_prometheus_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let agent = agent();
+    // Two counters growing 1/s and 2/s, scraped every 15 s for 10 minutes.
+    let series: Vec<TimeSeries> = ["a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, instance)| {
+            let samples: Vec<(i64, f64)> = (0..=40)
+                .map(|k| (T0 + k * 15_000, (k * 15 * (i as i64 + 1)) as f64))
+                .collect();
+            TimeSeries::new(
+                &[
+                    ("__name__", "requests_total"),
+                    ("job", "api"),
+                    ("instance", instance),
+                ],
+                &samples,
+            )
+        })
+        .collect();
+    assert_eq!(write(&agent, &server, series).0, 204);
+    let at = (T0 + 600_000) as f64 / 1000.0;
+
+    // Grafana's health check, as a form POST.
+    let (status, body) = post_form(
+        &agent,
+        &server.url("/api/v1/query"),
+        &format!("query=1%2B1&time={at}"),
+    );
+    assert_eq!(status, 200);
+    let seconds = (T0 + 600_000) / 1000;
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"resultType": "scalar", "result": [seconds, "2"]})
+    );
+
+    let query = |expr: &str| {
+        let (status, body) = get_json(
+            &agent,
+            &server.url(&format!("/api/v1/query?query={}&time={at}", encode(expr))),
+        );
+        assert_eq!(status, 200, "{expr}: {body}");
+        body["data"].clone()
+    };
+    let rate = query("sum by (job) (rate(requests_total[5m]))");
+    assert_eq!(rate["resultType"], "vector");
+    assert_eq!(
+        rate["result"][0]["metric"],
+        serde_json::json!({"job": "api"})
+    );
+    let value: f64 = rate["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((value - 3.0).abs() < 1e-9, "1/s + 2/s: {value}");
+    let top = query("topk(1, requests_total)");
+    assert_eq!(top["result"][0]["metric"]["instance"], "b");
+    let ratio =
+        query("requests_total{instance=\"b\"} / ignoring(instance) requests_total{instance=\"a\"}");
+    assert_eq!(ratio["result"][0]["value"][1], "2");
+
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query_range?query={}&start={}&end={at}&step=60",
+            encode("rate(requests_total[1m])"),
+            at - 300.0
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["resultType"], "matrix");
+    let result = body["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2);
+    assert_eq!(result[0]["values"].as_array().unwrap().len(), 6);
+    assert!(
+        result[0]["metric"].get("__name__").is_none(),
+        "rate drops the metric name"
+    );
+
+    // Errors: syntax (400 bad_data), execution (422), a tiny step over a huge range (400).
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query?query={}",
+            encode("sum(rate(x[5m])")
+        )),
+    );
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{body}"
+    );
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query?query={}&time={at}",
+            encode("requests_total + on(job) requests_total")
+        )),
+    );
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (422, Some("execution")),
+        "{body}"
+    );
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query_range?query=up&start=0&end={at}&step=0.001"
+        )),
+    );
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{body}"
+    );
+    assert!(body["error"].as_str().unwrap().contains("11,000"), "{body}");
+}

@@ -1,0 +1,876 @@
+//! Evaluation of a parsed expression over a grid of steps.
+//!
+//! Every node is evaluated for all steps of the query at once: an instant
+//! vector is one [`Vector`] per step, a scalar one float per step. Selectors
+//! read storage once for the whole query and slice windows per step. Range
+//! arguments of functions (`x[5m]`, subqueries) are loaded once and sliced per
+//! step too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+
+use model::{Label, Labels, MatchOp, Matcher, Sample, METRIC_NAME};
+use promql_parser::parser::token::{self, TokenType};
+use promql_parser::parser::{
+    self, AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset,
+    VectorMatchCardinality, VectorSelector,
+};
+
+use super::value::{QueryResult, Value, VectorSample};
+use super::{EngineOptions, PromqlError};
+use crate::querier::{Querier, Series};
+
+pub(super) type Metric = Arc<Labels>;
+
+/// One element of an instant vector at one step.
+#[derive(Clone, Debug)]
+pub(super) struct Elem {
+    pub metric: Metric,
+    pub v: f64,
+    /// Delayed `__name__` removal: dropped when the query's result is built.
+    pub drop_name: bool,
+}
+
+pub(super) type Vector = Vec<Elem>;
+
+/// A range-vector argument, loaded once for every step of the query.
+pub(super) struct RangeArg {
+    pub series: Vec<(Metric, Vec<Sample>, bool)>,
+    pub range: i64,
+    pub offset: i64,
+    pub at: Option<i64>,
+}
+
+impl RangeArg {
+    /// The window `(end - range, end]` ends at this time for step `t`.
+    pub fn window_end(&self, t: i64) -> i64 {
+        self.at.unwrap_or(t) - self.offset
+    }
+}
+
+/// The samples of `samples` in `(end - range, end]`.
+pub(super) fn window(samples: &[Sample], end: i64, range: i64) -> &[Sample] {
+    let lo = samples.partition_point(|s| s.t <= end - range);
+    let hi = samples.partition_point(|s| s.t <= end);
+    &samples[lo..hi.max(lo)]
+}
+
+pub(super) enum Val {
+    Scalar(Vec<f64>),
+    Str(String),
+    Vector(Vec<Vector>),
+    /// Only as the whole result of an instant query (`x[5m]`, a subquery).
+    Matrix(Vec<(Metric, Vec<Sample>, bool)>),
+}
+
+pub struct Engine {
+    options: EngineOptions,
+}
+
+pub(super) struct Evaluator<'a> {
+    pub querier: &'a dyn Querier,
+    pub options: &'a EngineOptions,
+    /// The query's first and last step (for `@ start()`, `@ end()`).
+    pub query_start: i64,
+    pub query_end: i64,
+    /// The timestamps this evaluation produces values for.
+    pub steps: Vec<i64>,
+    pub samples: &'a std::cell::Cell<usize>,
+    pub started: Instant,
+}
+
+fn exec(message: impl Into<String>) -> PromqlError {
+    PromqlError::Execution(message.into())
+}
+
+fn millis(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(offset: &Option<Offset>) -> i64 {
+    match offset {
+        Some(Offset::Pos(d)) => millis(d),
+        Some(Offset::Neg(d)) => -millis(d),
+        None => 0,
+    }
+}
+
+impl Engine {
+    pub fn new(options: EngineOptions) -> Engine {
+        Engine { options }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Evaluates `query` at time `t` (milliseconds).
+    pub fn instant(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, PromqlError> {
+        let expr = parser::parse(query).map_err(PromqlError::Parse)?;
+        let samples = std::cell::Cell::new(0);
+        let mut ev = Evaluator {
+            querier,
+            options: &self.options,
+            query_start: t,
+            query_end: t,
+            steps: vec![t],
+            samples: &samples,
+            started: Instant::now(),
+        };
+        let value = match ev.eval(&expr)? {
+            Val::Scalar(v) => Value::Scalar { t, v: v[0] },
+            Val::Str(s) => Value::String { t, v: s },
+            Val::Vector(mut steps) => {
+                Value::Vector(finish_vector(steps.pop().unwrap_or_default(), t)?)
+            }
+            Val::Matrix(series) => Value::Matrix(finish_matrix(series)?),
+        };
+        Ok(QueryResult {
+            value,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+        })
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (inclusive,
+    /// milliseconds). The value is always a matrix.
+    pub fn range(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, PromqlError> {
+        if step <= 0 {
+            return Err(PromqlError::Parse(
+                "zero or negative query resolution step widths are not accepted".into(),
+            ));
+        }
+        if end < start {
+            return Err(PromqlError::Parse(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let expr = parser::parse(query).map_err(PromqlError::Parse)?;
+        let samples = std::cell::Cell::new(0);
+        let steps: Vec<i64> = (0..)
+            .map(|i| start + i * step)
+            .take_while(|t| *t <= end)
+            .collect();
+        let mut ev = Evaluator {
+            querier,
+            options: &self.options,
+            query_start: start,
+            query_end: end,
+            steps: steps.clone(),
+            samples: &samples,
+            started: Instant::now(),
+        };
+        let value = match ev.eval(&expr)? {
+            Val::Scalar(v) => Value::Matrix(vec![Series {
+                labels: Labels::from_sorted_unchecked(Vec::new()),
+                samples: steps
+                    .iter()
+                    .zip(v)
+                    .map(|(&t, v)| Sample::new(t, v))
+                    .collect(),
+            }]),
+            Val::Vector(per_step) => {
+                let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::new();
+                for (&t, vector) in steps.iter().zip(per_step) {
+                    for sample in finish_vector(vector, t)? {
+                        by_labels
+                            .entry(sample.labels)
+                            .or_default()
+                            .push(Sample::new(t, sample.v));
+                    }
+                }
+                let mut series: Vec<Series> = by_labels
+                    .into_iter()
+                    .map(|(labels, samples)| Series { labels, samples })
+                    .collect();
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(series)
+            }
+            Val::Str(_) | Val::Matrix(_) => return Err(exec(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                expr_type_name(&expr)
+            ))),
+        };
+        Ok(QueryResult {
+            value,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+        })
+    }
+}
+
+fn expr_type_name(expr: &Expr) -> &'static str {
+    match expr.value_type() {
+        parser::value::ValueType::Vector => "vector",
+        parser::value::ValueType::Scalar => "scalar",
+        parser::value::ValueType::Matrix => "range vector",
+        parser::value::ValueType::String => "string",
+    }
+}
+
+/// Applies delayed `__name__` removal and refuses duplicate label sets.
+fn finish_vector(vector: Vector, t: i64) -> Result<Vec<VectorSample>, PromqlError> {
+    let mut out: Vec<VectorSample> = vector
+        .into_iter()
+        .map(|e| VectorSample {
+            labels: if e.drop_name {
+                without_name(&e.metric)
+            } else {
+                (*e.metric).clone()
+            },
+            t,
+            v: e.v,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for s in &out {
+        if !seen.insert(&s.labels) {
+            return Err(exec("vector cannot contain metrics with the same labelset"));
+        }
+    }
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+fn finish_matrix(series: Vec<(Metric, Vec<Sample>, bool)>) -> Result<Vec<Series>, PromqlError> {
+    let mut out: Vec<Series> = series
+        .into_iter()
+        .filter(|(_, samples, _)| !samples.is_empty())
+        .map(|(metric, samples, drop)| Series {
+            labels: if drop {
+                without_name(&metric)
+            } else {
+                (*metric).clone()
+            },
+            samples,
+        })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+        return Err(exec("vector cannot contain metrics with the same labelset"));
+    }
+    Ok(out)
+}
+
+pub(super) fn without_name(labels: &Labels) -> Labels {
+    Labels::from_sorted_unchecked(
+        labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .cloned()
+            .collect(),
+    )
+}
+
+/// A label set with `name` set to `value` (removed when `value` is empty).
+pub(super) fn with_label(labels: &Labels, name: &str, value: &str) -> Labels {
+    let mut out: Vec<Label> = labels.iter().filter(|l| l.name != name).cloned().collect();
+    if !value.is_empty() {
+        let at = out.partition_point(|l| l.name.as_str() < name);
+        out.insert(at, Label::new(name, value));
+    }
+    Labels::from_sorted_unchecked(out)
+}
+
+fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlError> {
+    let mut out = Vec::new();
+    if let Some(name) = &vs.name {
+        out.push(Matcher::equal(METRIC_NAME, name.clone()));
+    }
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(exec("`or` inside a selector is not supported yet"));
+    }
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            promql_parser::label::MatchOp::Equal => MatchOp::Equal,
+            promql_parser::label::MatchOp::NotEqual => MatchOp::NotEqual,
+            promql_parser::label::MatchOp::Re(_) => MatchOp::RegexMatch,
+            promql_parser::label::MatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+        };
+        out.push(
+            Matcher::new(op, m.name.clone(), m.value.clone())
+                .map_err(|e| PromqlError::Parse(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+impl Evaluator<'_> {
+    fn check_limits(&self, added: usize) -> Result<(), PromqlError> {
+        let total = self.samples.get() + added;
+        self.samples.set(total);
+        if total > self.options.max_samples {
+            return Err(PromqlError::TooManySamples("query execution"));
+        }
+        if self.started.elapsed() > self.options.timeout {
+            return Err(PromqlError::Timeout("query execution"));
+        }
+        Ok(())
+    }
+
+    fn resolve_at(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.query_start),
+            Some(AtModifier::End) => Some(self.query_end),
+            Some(AtModifier::At(time)) => Some(match time.duration_since(UNIX_EPOCH) {
+                Ok(d) => millis(&d),
+                Err(e) => -millis(&e.duration()),
+            }),
+        }
+    }
+
+    pub(super) fn eval(&mut self, expr: &Expr) -> Result<Val, PromqlError> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.steps.len()])),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => match self.eval(&u.expr)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
+                Val::Vector(steps) => Ok(Val::Vector(
+                    steps
+                        .into_iter()
+                        .map(|vector| {
+                            vector
+                                .into_iter()
+                                .map(|e| Elem {
+                                    v: -e.v,
+                                    drop_name: true,
+                                    metric: e.metric,
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                )),
+                _ => Err(exec(
+                    "unary minus applies to scalars and instant vectors only",
+                )),
+            },
+            Expr::VectorSelector(vs) => self.vector_selector(vs, false),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                let arg = self.range_arg(expr)?;
+                let t = self.steps[0];
+                let end = arg.window_end(t);
+                Ok(Val::Matrix(
+                    arg.series
+                        .into_iter()
+                        .map(|(m, samples, drop)| {
+                            (m, window(&samples, end, arg.range).to_vec(), drop)
+                        })
+                        .collect(),
+                ))
+            }
+            Expr::Aggregate(agg) => self.aggregate(agg),
+            Expr::Binary(b) => self.binary(b),
+            Expr::Call(call) => super::functions::call(self, call),
+            Expr::Extension(_) => Err(exec("extension expressions are not supported")),
+        }
+    }
+
+    /// An instant-vector selector: the newest sample in `(t' - lookback, t']`
+    /// per series, where `t'` is the step (or `@` time) minus the offset;
+    /// absent when that sample is a staleness marker.
+    /// With `timestamps`, the value is the selected sample's time in seconds
+    /// (for `timestamp()`).
+    pub(super) fn vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        timestamps: bool,
+    ) -> Result<Val, PromqlError> {
+        let matchers = selector_matchers(vs)?;
+        let offset = offset_ms(&vs.offset);
+        let at = self.resolve_at(&vs.at);
+        let lookback = self.options.lookback_ms;
+        let ends: Vec<i64> = self
+            .steps
+            .iter()
+            .map(|&t| at.unwrap_or(t) - offset)
+            .collect();
+        let (lo, hi) = (
+            ends.iter().copied().min().unwrap_or(0),
+            ends.iter().copied().max().unwrap_or(0),
+        );
+        let series = self
+            .querier
+            .select(&matchers, lo - lookback + 1, hi)
+            .map_err(|e| PromqlError::Storage(e.to_string()))?;
+        self.check_limits(series.iter().map(|s| s.samples.len()).sum())?;
+        let metrics: Vec<Metric> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
+        let mut out = Vec::with_capacity(self.steps.len());
+        for &end in &ends {
+            let mut vector = Vec::new();
+            for (s, metric) in series.iter().zip(&metrics) {
+                let i = s.samples.partition_point(|x| x.t <= end);
+                if i == 0 {
+                    continue;
+                }
+                let sample = s.samples[i - 1];
+                if sample.t <= end - lookback || model::sample::is_stale_nan(sample.v) {
+                    continue;
+                }
+                vector.push(Elem {
+                    metric: metric.clone(),
+                    v: if timestamps {
+                        sample.t as f64 / 1000.0
+                    } else {
+                        sample.v
+                    },
+                    drop_name: timestamps,
+                });
+            }
+            out.push(vector);
+        }
+        Ok(Val::Vector(out))
+    }
+
+    /// Loads a range argument (`x[5m]` or a subquery) for every step.
+    pub(super) fn range_arg(&mut self, expr: &Expr) -> Result<RangeArg, PromqlError> {
+        match expr {
+            Expr::Paren(p) => self.range_arg(&p.expr),
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vs;
+                let matchers = selector_matchers(vs)?;
+                let offset = offset_ms(&vs.offset);
+                let at = self.resolve_at(&vs.at);
+                let range = millis(&ms.range);
+                let ends: Vec<i64> = self
+                    .steps
+                    .iter()
+                    .map(|&t| at.unwrap_or(t) - offset)
+                    .collect();
+                let lo = ends.iter().copied().min().unwrap_or(0);
+                let hi = ends.iter().copied().max().unwrap_or(0);
+                let series = self
+                    .querier
+                    .select(&matchers, lo.saturating_sub(range) + 1, hi)
+                    .map_err(|e| PromqlError::Storage(e.to_string()))?;
+                self.check_limits(series.iter().map(|s| s.samples.len()).sum())?;
+                Ok(RangeArg {
+                    series: series
+                        .into_iter()
+                        .map(|s| {
+                            let samples = s
+                                .samples
+                                .into_iter()
+                                .filter(|x| !model::sample::is_stale_nan(x.v))
+                                .collect();
+                            (Arc::new(s.labels), samples, false)
+                        })
+                        .collect(),
+                    range,
+                    offset,
+                    at,
+                })
+            }
+            Expr::Subquery(sq) => {
+                let offset = offset_ms(&sq.offset);
+                let at = self.resolve_at(&sq.at);
+                let range = millis(&sq.range);
+                let step = sq
+                    .step
+                    .as_ref()
+                    .map(millis)
+                    .filter(|s| *s > 0)
+                    .unwrap_or(self.options.default_subquery_step_ms);
+                let ends: Vec<i64> = self
+                    .steps
+                    .iter()
+                    .map(|&t| at.unwrap_or(t) - offset)
+                    .collect();
+                let lo = ends.iter().copied().min().unwrap_or(0);
+                let hi = ends.iter().copied().max().unwrap_or(0);
+                // Inner points: multiples of the step in (lo - range, hi].
+                let first = (lo - range).div_euclid(step) * step + step;
+                let inner_steps: Vec<i64> = (0..)
+                    .map(|i| first + i * step)
+                    .take_while(|t| *t <= hi)
+                    .collect();
+                self.check_limits(inner_steps.len())?;
+                let mut inner = Evaluator {
+                    querier: self.querier,
+                    options: self.options,
+                    query_start: self.query_start,
+                    query_end: self.query_end,
+                    steps: inner_steps.clone(),
+                    samples: self.samples,
+                    started: self.started,
+                };
+                let series = match inner.eval(&sq.expr)? {
+                    Val::Vector(per_step) => {
+                        let mut by_metric: HashMap<(Labels, bool), (Metric, Vec<Sample>)> =
+                            HashMap::new();
+                        for (&t, vector) in inner_steps.iter().zip(per_step) {
+                            for e in vector {
+                                by_metric
+                                    .entry(((*e.metric).clone(), e.drop_name))
+                                    .or_insert_with(|| (e.metric.clone(), Vec::new()))
+                                    .1
+                                    .push(Sample::new(t, e.v));
+                            }
+                        }
+                        let mut series: Vec<(Metric, Vec<Sample>, bool)> = by_metric
+                            .into_iter()
+                            .map(|((_, drop), (metric, samples))| (metric, samples, drop))
+                            .collect();
+                        series.sort_by(|a, b| a.0.cmp(&b.0));
+                        series
+                    }
+                    Val::Scalar(values) => vec![(
+                        Arc::new(Labels::from_sorted_unchecked(Vec::new())),
+                        inner_steps
+                            .iter()
+                            .zip(values)
+                            .map(|(&t, v)| Sample::new(t, v))
+                            .collect(),
+                        false,
+                    )],
+                    _ => return Err(exec("subqueries apply to instant vectors and scalars only")),
+                };
+                Ok(RangeArg {
+                    series,
+                    range,
+                    offset,
+                    at,
+                })
+            }
+            _ => Err(exec(
+                "expected a range vector (a range selector or a subquery)",
+            )),
+        }
+    }
+
+    /// Evaluates an expression that must be a scalar (function and
+    /// aggregation parameters).
+    pub(super) fn scalar(&mut self, expr: &Expr) -> Result<Vec<f64>, PromqlError> {
+        match self.eval(expr)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(exec("expected a scalar")),
+        }
+    }
+
+    pub(super) fn vector(&mut self, expr: &Expr) -> Result<Vec<Vector>, PromqlError> {
+        match self.eval(expr)? {
+            Val::Vector(v) => Ok(v),
+            _ => Err(exec("expected an instant vector")),
+        }
+    }
+
+    fn aggregate(&mut self, agg: &AggregateExpr) -> Result<Val, PromqlError> {
+        let op = agg.op.id();
+        let param: Option<Val> = match &agg.param {
+            Some(p) => Some(self.eval(p)?),
+            None => None,
+        };
+        let input = self.vector(&agg.expr)?;
+        let mut out = Vec::with_capacity(input.len());
+        for (i, vector) in input.into_iter().enumerate() {
+            let param_at = |p: &Option<Val>| -> Option<f64> {
+                match p {
+                    Some(Val::Scalar(v)) => Some(v[i]),
+                    _ => None,
+                }
+            };
+            let result = match op {
+                token::T_TOPK | token::T_BOTTOMK | token::T_LIMITK => {
+                    let k = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
+                    super::functions::top_k(vector, k, op, &agg.modifier)?
+                }
+                token::T_LIMIT_RATIO => {
+                    let r = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
+                    super::functions::limit_ratio(vector, r, &agg.modifier)
+                }
+                token::T_COUNT_VALUES => {
+                    let label = match &param {
+                        Some(Val::Str(s)) => s.clone(),
+                        _ => return Err(exec("count_values needs a string parameter")),
+                    };
+                    super::functions::count_values(vector, &label, &agg.modifier)?
+                }
+                token::T_QUANTILE => {
+                    let q = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
+                    super::functions::aggregate_simple(vector, op, Some(q), &agg.modifier)
+                }
+                _ => super::functions::aggregate_simple(vector, op, None, &agg.modifier),
+            };
+            self.check_limits(result.len())?;
+            out.push(result);
+        }
+        Ok(Val::Vector(out))
+    }
+
+    fn binary(&mut self, b: &BinaryExpr) -> Result<Val, PromqlError> {
+        let op = b.op;
+        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+        let lhs = self.eval(&b.lhs)?;
+        let rhs = self.eval(&b.rhs)?;
+        match (lhs, rhs) {
+            (Val::Scalar(l), Val::Scalar(r)) => {
+                let values = l
+                    .into_iter()
+                    .zip(r)
+                    .map(|(a, c)| {
+                        let (v, keep) = scalar_op(op, a, c);
+                        if op.is_comparison_operator() {
+                            if keep {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                Ok(Val::Scalar(values))
+            }
+            (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(
+                l.into_iter()
+                    .zip(r)
+                    .map(|(vector, s)| vector_scalar(vector, s, op, return_bool, false))
+                    .collect(),
+            )),
+            (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(
+                r.into_iter()
+                    .zip(l)
+                    .map(|(vector, s)| vector_scalar(vector, s, op, return_bool, true))
+                    .collect(),
+            )),
+            (Val::Vector(l), Val::Vector(r)) => {
+                let modifier = b.modifier.as_ref();
+                let matching = modifier.and_then(|m| m.matching.as_ref());
+                let card = modifier.map_or(&VectorMatchCardinality::OneToOne, |m| &m.card);
+                let mut out = Vec::with_capacity(l.len());
+                for (lv, rv) in l.into_iter().zip(r) {
+                    let result = if op.is_set_operator() {
+                        set_op(op, lv, rv, matching)
+                    } else {
+                        vector_vector(op, lv, rv, matching, card, return_bool)?
+                    };
+                    self.check_limits(result.len())?;
+                    out.push(result);
+                }
+                Ok(Val::Vector(out))
+            }
+            _ => Err(exec(
+                "binary operators apply to scalars and instant vectors only",
+            )),
+        }
+    }
+}
+
+/// `(value, keep)`: the arithmetic result, or for comparisons the left value
+/// and whether the comparison holds.
+pub(super) fn scalar_op(op: TokenType, a: f64, b: f64) -> (f64, bool) {
+    match op.id() {
+        token::T_ADD => (a + b, true),
+        token::T_SUB => (a - b, true),
+        token::T_MUL => (a * b, true),
+        token::T_DIV => (a / b, true),
+        token::T_MOD => (a % b, true),
+        token::T_POW => (a.powf(b), true),
+        token::T_ATAN2 => (a.atan2(b), true),
+        token::T_EQLC => (a, a == b),
+        token::T_NEQ => (a, a != b),
+        token::T_GTR => (a, a > b),
+        token::T_LSS => (a, a < b),
+        token::T_GTE => (a, a >= b),
+        token::T_LTE => (a, a <= b),
+        _ => (f64::NAN, false),
+    }
+}
+
+fn vector_scalar(
+    vector: Vector,
+    s: f64,
+    op: TokenType,
+    return_bool: bool,
+    scalar_left: bool,
+) -> Vector {
+    let comparison = op.is_comparison_operator();
+    vector
+        .into_iter()
+        .filter_map(|e| {
+            let (a, b) = if scalar_left { (s, e.v) } else { (e.v, s) };
+            let (mut v, keep) = scalar_op(op, a, b);
+            if comparison {
+                if return_bool {
+                    v = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    return None;
+                } else {
+                    // A filter keeps the vector's own value.
+                    v = e.v;
+                }
+            }
+            Some(Elem {
+                v,
+                drop_name: e.drop_name || !comparison || return_bool,
+                metric: e.metric,
+            })
+        })
+        .collect()
+}
+
+/// The matching signature of a series under `on(...)` / `ignoring(...)`.
+fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Vec<(String, String)> {
+    match matching {
+        Some(LabelModifier::Include(on)) => labels
+            .iter()
+            .filter(|l| on.labels.contains(&l.name))
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect(),
+        Some(LabelModifier::Exclude(ignoring)) => labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME && !ignoring.labels.contains(&l.name))
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect(),
+        None => labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect(),
+    }
+}
+
+fn set_op(op: TokenType, lhs: Vector, rhs: Vector, matching: Option<&LabelModifier>) -> Vector {
+    let rhs_sigs: std::collections::HashSet<Vec<(String, String)>> =
+        rhs.iter().map(|e| signature(&e.metric, matching)).collect();
+    match op.id() {
+        token::T_LAND => lhs
+            .into_iter()
+            .filter(|e| rhs_sigs.contains(&signature(&e.metric, matching)))
+            .collect(),
+        token::T_LUNLESS => lhs
+            .into_iter()
+            .filter(|e| !rhs_sigs.contains(&signature(&e.metric, matching)))
+            .collect(),
+        _ => {
+            let lhs_sigs: std::collections::HashSet<Vec<(String, String)>> =
+                lhs.iter().map(|e| signature(&e.metric, matching)).collect();
+            let mut out = lhs;
+            out.extend(
+                rhs.into_iter()
+                    .filter(|e| !lhs_sigs.contains(&signature(&e.metric, matching))),
+            );
+            out
+        }
+    }
+}
+
+fn describe_signature(sig: &[(String, String)]) -> String {
+    let inner: Vec<String> = sig.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+fn vector_vector(
+    op: TokenType,
+    lhs: Vector,
+    rhs: Vector,
+    matching: Option<&LabelModifier>,
+    card: &VectorMatchCardinality,
+    return_bool: bool,
+) -> Result<Vector, PromqlError> {
+    let comparison = op.is_comparison_operator();
+    // The "one" side is indexed by signature; the other side is iterated.
+    let (many, one, one_is_rhs) = match card {
+        VectorMatchCardinality::OneToMany(_) => (rhs, lhs, false),
+        _ => (lhs, rhs, true),
+    };
+    let mut index: HashMap<Vec<(String, String)>, Elem> = HashMap::new();
+    for e in one {
+        let sig = signature(&e.metric, matching);
+        if index.contains_key(&sig) {
+            let side = if one_is_rhs { "right" } else { "left" };
+            return Err(exec(format!(
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}];many-to-many matching not allowed: matching labels must be unique on one side",
+                describe_signature(&sig),
+                e.metric
+            )));
+        }
+        index.insert(sig, e);
+    }
+    let include: &[String] = match card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
+        _ => &[],
+    };
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    let mut out = Vec::new();
+    let mut seen_one_to_one: HashMap<Vec<(String, String)>, ()> = HashMap::new();
+    let mut seen_metrics: std::collections::HashSet<Labels> = std::collections::HashSet::new();
+    for e in many {
+        let sig = signature(&e.metric, matching);
+        let Some(other) = index.get(&sig) else {
+            continue;
+        };
+        if one_to_one && seen_one_to_one.insert(sig.clone(), ()).is_some() {
+            return Err(exec(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            ));
+        }
+        let (l, r) = if one_is_rhs { (&e, other) } else { (other, &e) };
+        let (mut v, keep) = scalar_op(op, l.v, r.v);
+        if comparison {
+            if return_bool {
+                v = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
+        }
+        // Result labels come from the "many" side (the left one for one-to-one).
+        let mut labels: Labels = (*e.metric).clone();
+        if one_to_one {
+            labels = match matching {
+                Some(LabelModifier::Include(on)) => Labels::from_sorted_unchecked(
+                    labels
+                        .iter()
+                        .filter(|x| on.labels.contains(&x.name))
+                        .cloned()
+                        .collect(),
+                ),
+                Some(LabelModifier::Exclude(ignoring)) => Labels::from_sorted_unchecked(
+                    labels
+                        .iter()
+                        .filter(|x| !ignoring.labels.contains(&x.name))
+                        .cloned()
+                        .collect(),
+                ),
+                None => labels,
+            };
+        }
+        for name in include {
+            labels = with_label(&labels, name, other.metric.get(name).unwrap_or(""));
+        }
+        let drop_name = !comparison || return_bool || e.drop_name;
+        if !one_to_one {
+            let final_labels = if drop_name {
+                without_name(&labels)
+            } else {
+                labels.clone()
+            };
+            if !seen_metrics.insert(final_labels) {
+                return Err(exec(
+                    "multiple matches for labels: grouping labels must ensure unique matches",
+                ));
+            }
+        }
+        out.push(Elem {
+            metric: Arc::new(labels),
+            v: if comparison && !return_bool { l.v } else { v },
+            drop_name,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,1 @@
+//! The promqltest script language.
