@@ -74,6 +74,8 @@ pub(super) struct Evaluator<'a> {
     /// The query's first and last step (for `@ start()`, `@ end()`).
     pub query_start: i64,
     pub query_end: i64,
+    /// The range query's step (0 for an instant query).
+    pub query_step: i64,
     /// The timestamps this evaluation produces values for.
     pub steps: Vec<i64>,
     pub samples: &'a std::cell::Cell<usize>,
@@ -119,6 +121,7 @@ impl Engine {
             options: &self.options,
             query_start: t,
             query_end: t,
+            query_step: 0,
             steps: vec![t],
             samples: &samples,
             started: Instant::now(),
@@ -169,6 +172,7 @@ impl Engine {
             options: &self.options,
             query_start: start,
             query_end: end,
+            query_step: step,
             steps: steps.clone(),
             samples: &samples,
             started: Instant::now(),
@@ -199,10 +203,12 @@ impl Engine {
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));
                 Value::Matrix(series)
             }
-            Val::Str(_) | Val::Matrix(_) => return Err(exec(format!(
+            Val::Str(_) | Val::Matrix(_) => {
+                return Err(exec(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 expr_type_name(&expr)
-            ))),
+            )))
+            }
         };
         Ok(QueryResult {
             value,
@@ -504,6 +510,7 @@ impl Evaluator<'_> {
                     options: self.options,
                     query_start: self.query_start,
                     query_end: self.query_end,
+                    query_step: self.query_step,
                     steps: inner_steps.clone(),
                     samples: self.samples,
                     started: self.started,
@@ -590,7 +597,7 @@ impl Evaluator<'_> {
                 }
                 token::T_LIMIT_RATIO => {
                     let r = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
-                    super::functions::limit_ratio(vector, r, &agg.modifier)
+                    super::functions::limit_ratio(vector, r, &agg.modifier)?
                 }
                 token::T_COUNT_VALUES => {
                     let label = match &param {

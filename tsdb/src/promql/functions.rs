@@ -116,7 +116,13 @@ pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    // Go's sort.Float64s order, which Prometheus uses: NaN before everything.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -193,10 +199,13 @@ pub(super) fn aggregate_simple(
                 token::T_QUANTILE => quantile(param.unwrap_or(f64::NAN), &mut values),
                 _ => f64::NAN,
             };
+            // `by (__name__)` keeps a name marked for removal; it still goes
+            // at the end unless a later function (label_replace) sets it again.
+            let drop_name = labels.get(METRIC_NAME).is_some() && elems.iter().any(|e| e.drop_name);
             Elem {
                 metric: Arc::new(labels),
                 v,
-                drop_name: false,
+                drop_name,
             }
         })
         .collect()
@@ -245,7 +254,14 @@ fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
-pub(super) fn limit_ratio(vector: Vector, ratio: f64, modifier: &Option<LabelModifier>) -> Vector {
+pub(super) fn limit_ratio(
+    vector: Vector,
+    ratio: f64,
+    modifier: &Option<LabelModifier>,
+) -> Result<Vector, PromqlError> {
+    if ratio.is_nan() {
+        return Err(exec("Ratio value is NaN"));
+    }
     let ratio = ratio.clamp(-1.0, 1.0);
     let mut out = Vec::new();
     for (_, elems) in groups(vector, modifier) {
@@ -264,7 +280,7 @@ pub(super) fn limit_ratio(vector: Vector, ratio: f64, modifier: &Option<LabelMod
             }
         }
     }
-    out
+    Ok(out)
 }
 
 pub(super) fn count_values(
@@ -460,14 +476,17 @@ fn absent_labels(expr: &Expr) -> Labels {
             Expr::VectorSelector(vs) => {
                 let mut labels: Vec<Label> = Vec::new();
                 let mut duplicated: Vec<String> = Vec::new();
+                let mut seen: Vec<&str> = Vec::new();
                 for m in &vs.matchers.matchers {
+                    // A label constrained more than once has no single value to report.
+                    if seen.contains(&m.name.as_str()) {
+                        duplicated.push(m.name.clone());
+                    }
+                    seen.push(&m.name);
                     if m.name == METRIC_NAME
                         || !matches!(m.op, promql_parser::label::MatchOp::Equal)
                     {
                         continue;
-                    }
-                    if labels.iter().any(|l| l.name == m.name) {
-                        duplicated.push(m.name.clone());
                     }
                     labels.push(Label::new(m.name.clone(), m.value.clone()));
                 }
@@ -489,6 +508,33 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             steps.iter().map(|&t| t as f64 / 1000.0).collect(),
         )),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; steps.len()])),
+        "start" | "end" | "step" | "range" => {
+            let v = match name {
+                "start" => ev.query_start as f64 / 1000.0,
+                "end" => ev.query_end as f64 / 1000.0,
+                "step" => ev.query_step as f64 / 1000.0,
+                _ => (ev.query_end - ev.query_start) as f64 / 1000.0,
+            };
+            Ok(Val::Scalar(vec![v; steps.len()]))
+        }
+        "min_of" | "max_of" => {
+            let a = ev.scalar(arg(call, 0)?)?;
+            let b = ev.scalar(arg(call, 1)?)?;
+            Ok(Val::Scalar(
+                a.into_iter()
+                    .zip(b)
+                    .map(|(a, b)| {
+                        if a.is_nan() || b.is_nan() {
+                            f64::NAN
+                        } else if name == "min_of" {
+                            a.min(b)
+                        } else {
+                            a.max(b)
+                        }
+                    })
+                    .collect(),
+            ))
+        }
         "vector" => {
             let values = ev.scalar(arg(call, 0)?)?;
             let empty = Arc::new(Labels::from_sorted_unchecked(Vec::new()));
@@ -745,11 +791,23 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                 Some(count as f64)
             }))
         }
-        "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time"
-        | "count_over_time" | "stddev_over_time" | "stdvar_over_time" | "last_over_time"
-        | "present_over_time" => {
+        "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "last_over_time"
+        | "present_over_time"
+        | "first_over_time"
+        | "mad_over_time"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time" => {
             let range = ev.range_arg(arg(call, 0)?)?;
-            let keep_name = name == "last_over_time";
+            let keep_name = name == "last_over_time" || name == "first_over_time";
             Ok(over_windows(ev, &range, !keep_name, |w, _, _, _| {
                 let values: Vec<f64> = w.iter().map(|s| s.v).collect();
                 Some(match name {
@@ -773,6 +831,31 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                     "stddev_over_time" => variance(&values).sqrt(),
                     "stdvar_over_time" => variance(&values),
                     "last_over_time" => values[values.len() - 1],
+                    "first_over_time" => values[0],
+                    "mad_over_time" => {
+                        let mut sorted = values.clone();
+                        let median = quantile(0.5, &mut sorted);
+                        let mut deviations: Vec<f64> =
+                            values.iter().map(|v| (v - median).abs()).collect();
+                        quantile(0.5, &mut deviations)
+                    }
+                    "ts_of_last_over_time" => w[w.len() - 1].t as f64 / 1000.0,
+                    "ts_of_first_over_time" => w[0].t as f64 / 1000.0,
+                    "ts_of_min_over_time" | "ts_of_max_over_time" => {
+                        // The latest sample holding the extreme value.
+                        let mut best = w[0];
+                        for s in w {
+                            let better = if name == "ts_of_min_over_time" {
+                                s.v <= best.v
+                            } else {
+                                s.v >= best.v
+                            };
+                            if better || best.v.is_nan() {
+                                best = *s;
+                            }
+                        }
+                        best.t as f64 / 1000.0
+                    }
                     _ => 1.0,
                 })
             }))
@@ -918,11 +1001,10 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                 vector.sort_by(|a, b| {
                     let mut ordering = std::cmp::Ordering::Equal;
                     for l in &labels {
-                        ordering = a
-                            .metric
-                            .get(l)
-                            .unwrap_or("")
-                            .cmp(b.metric.get(l).unwrap_or(""));
+                        ordering = natural_cmp(
+                            a.metric.get(l).unwrap_or(""),
+                            b.metric.get(l).unwrap_or(""),
+                        );
                         if ordering != std::cmp::Ordering::Equal {
                             break;
                         }
@@ -994,6 +1076,39 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }))
         }
         other => Err(exec(format!("function {other:?} is not supported yet"))),
+    }
+}
+
+/// Compares strings with runs of digits ordered by their number ("2" < "10"),
+/// as `sort_by_label` does.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let xn = x.iter().take_while(|b| b.is_ascii_digit()).count();
+                let yn = y.iter().take_while(|b| b.is_ascii_digit()).count();
+                let (xd, yd) = (&x[..xn], &y[..yn]);
+                let trim = |d: &[u8]| -> usize { d.iter().take_while(|&&b| b == b'0').count() };
+                let (xs, ys) = (&xd[trim(xd)..], &yd[trim(yd)..]);
+                let ordering = xs.len().cmp(&ys.len()).then_with(|| xs.cmp(ys));
+                if ordering != std::cmp::Ordering::Equal {
+                    return ordering;
+                }
+                x = &x[xn..];
+                y = &y[yn..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
     }
 }
 
