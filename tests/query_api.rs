@@ -104,6 +104,29 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
         "rate drops the metric name"
     );
 
+    // What Grafana asks besides queries.
+    let (_, body) = get_json(&agent, &server.url("/api/v1/status/buildinfo"));
+    assert!(body["data"]["version"].as_str().unwrap().starts_with('3'), "{body}");
+    let (_, body) = get_json(
+        &agent,
+        &server.url(&format!("/api/v1/label/instance/values?match[]={}&limit=1", encode("requests_total"))),
+    );
+    assert_eq!(body["data"], serde_json::json!(["a"]));
+    let (_, body) = get_json(&agent, &server.url(&format!("/api/v1/format_query?query={}", encode("sum(rate(x[5m]))by(job)"))));
+    assert_eq!(body["data"], "sum by (job) (rate(x[5m]))");
+    let (_, body) = get_json(&agent, &server.url(&format!("/api/v1/query_exemplars?query={}", encode("up"))));
+    assert_eq!(body["data"], serde_json::json!([]));
+    let (_, body) = get_json(&agent, &server.url("/api/v1/status/tsdb"));
+    assert_eq!(body["data"]["headStats"]["numSeries"], 2);
+    assert_eq!(
+        body["data"]["seriesCountByMetricName"],
+        serde_json::json!([{"name": "requests_total", "value": 2}])
+    );
+    let (status, _) = get_json(&agent, &server.url("/api/v1/status/runtimeinfo"));
+    assert_eq!(status, 200);
+    let (status, _) = get_json(&agent, &server.url("/api/v1/status/flags"));
+    assert_eq!(status, 200);
+
     // Errors: syntax (400 bad_data), execution (422), a tiny step over a huge range (400).
     let (status, body) = get_json(
         &agent,

@@ -141,6 +141,21 @@ impl Db {
         &self.dir
     }
 
+    /// Retention as Prometheus' runtime info shows it, e.g. `15d or 50GiB`.
+    pub fn retention_description(&self) -> String {
+        let time = self
+            .options
+            .retention_time
+            .map(|d| format!("{}s", d.as_secs()));
+        let size = self.options.retention_bytes.map(|b| format!("{b}B"));
+        match (time, size) {
+            (Some(t), Some(s)) => format!("{t} or {s}"),
+            (Some(t), None) => t,
+            (None, Some(s)) => s,
+            (None, None) => "unlimited".to_string(),
+        }
+    }
+
     pub fn metrics(&self) -> &TsdbMetrics {
         &self.metrics
     }

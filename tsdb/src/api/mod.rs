@@ -5,6 +5,7 @@
 mod params;
 mod read;
 mod response;
+mod status;
 mod write;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ impl Default for WriteLimits {
 
 pub struct ApiState {
     pub db: Arc<Db>,
+    pub started: chrono::DateTime<chrono::Utc>,
     pub engine: Arc<crate::promql::Engine>,
     pub limits: WriteLimits,
     write_slots: Semaphore,
@@ -53,6 +55,7 @@ impl ApiState {
     pub fn new(db: Arc<Db>, limits: WriteLimits) -> Arc<ApiState> {
         Arc::new(ApiState {
             db,
+            started: chrono::Utc::now(),
             engine: Arc::new(crate::promql::Engine::new(
                 crate::promql::EngineOptions::default(),
             )),
@@ -74,6 +77,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))
         .route("/api/v1/metadata", get(read::metadata))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/tsdb", get(status::tsdb_status))
+        .route(
+            "/api/v1/format_query",
+            get(status::format_query).post(status::format_query),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(status::query_exemplars).post(status::query_exemplars),
+        )
         .route(
             "/api/v1/admin/tsdb/snapshot",
             post(read::snapshot).put(read::snapshot),

@@ -29,6 +29,17 @@ use crate::wal::record::{self, Record, RefMetadata, RefSample, SeriesRef};
 use crate::wal::{segment, FsyncPolicy, Position, Wal, WalOptions};
 pub use series::{AppendOutcome, MemSeries};
 
+/// Cardinality of the head, for `/api/v1/status/tsdb`.
+#[derive(Debug, Default)]
+pub struct Cardinality {
+    pub num_series: u64,
+    pub num_label_pairs: u64,
+    pub series_by_metric_name: Vec<(String, u64)>,
+    pub values_by_label_name: Vec<(String, u64)>,
+    pub bytes_by_label_name: Vec<(String, u64)>,
+    pub series_by_label_pair: Vec<(String, u64)>,
+}
+
 /// Why one sample was not stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -752,6 +763,50 @@ impl Head {
                 segment::frame(record::TYPE_METADATA, &payload, out);
             }
         })
+    }
+
+    /// Cardinality statistics of the head, each list the `limit` largest.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        let index = self.index.read();
+        let top = |mut list: Vec<(String, u64)>| {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(limit);
+            list
+        };
+        let mut pairs = Vec::new();
+        let mut values_by_name = Vec::new();
+        let mut bytes_by_name = Vec::new();
+        for (name, values) in &index.postings {
+            values_by_name.push((name.clone(), values.len() as u64));
+            bytes_by_name.push((
+                name.clone(),
+                values
+                    .iter()
+                    .map(|(v, refs)| (v.len() * refs.len()) as u64)
+                    .sum(),
+            ));
+            for (value, refs) in values {
+                pairs.push((format!("{name}={value}"), refs.len() as u64));
+            }
+        }
+        let by_metric = index
+            .postings
+            .get(model::METRIC_NAME)
+            .map(|values| {
+                values
+                    .iter()
+                    .map(|(v, refs)| (v.clone(), refs.len() as u64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Cardinality {
+            num_series: index.series.len() as u64,
+            num_label_pairs: pairs.len() as u64,
+            series_by_metric_name: top(by_metric),
+            values_by_label_name: top(values_by_name),
+            bytes_by_label_name: top(bytes_by_name),
+            series_by_label_pair: top(pairs),
+        }
     }
 
     /// Estimated heap bytes held by the head; also updates the gauges.
