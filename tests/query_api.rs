@@ -106,15 +106,30 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
 
     // What Grafana asks besides queries.
     let (_, body) = get_json(&agent, &server.url("/api/v1/status/buildinfo"));
-    assert!(body["data"]["version"].as_str().unwrap().starts_with('3'), "{body}");
+    assert!(
+        body["data"]["version"].as_str().unwrap().starts_with('3'),
+        "{body}"
+    );
     let (_, body) = get_json(
         &agent,
-        &server.url(&format!("/api/v1/label/instance/values?match[]={}&limit=1", encode("requests_total"))),
+        &server.url(&format!(
+            "/api/v1/label/instance/values?match[]={}&limit=1",
+            encode("requests_total")
+        )),
     );
     assert_eq!(body["data"], serde_json::json!(["a"]));
-    let (_, body) = get_json(&agent, &server.url(&format!("/api/v1/format_query?query={}", encode("sum(rate(x[5m]))by(job)"))));
+    let (_, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/format_query?query={}",
+            encode("sum(rate(x[5m]))by(job)")
+        )),
+    );
     assert_eq!(body["data"], "sum by (job) (rate(x[5m]))");
-    let (_, body) = get_json(&agent, &server.url(&format!("/api/v1/query_exemplars?query={}", encode("up"))));
+    let (_, body) = get_json(
+        &agent,
+        &server.url(&format!("/api/v1/query_exemplars?query={}", encode("up"))),
+    );
     assert_eq!(body["data"], serde_json::json!([]));
     let (_, body) = get_json(&agent, &server.url("/api/v1/status/tsdb"));
     assert_eq!(body["data"]["headStats"]["numSeries"], 2);

@@ -100,6 +100,7 @@ fn offset_ms(offset: &Option<Offset>) -> i64 {
 
 impl Engine {
     pub fn new(options: EngineOptions) -> Engine {
+        register_compatibility_functions();
         Engine { options }
     }
 
@@ -216,6 +217,25 @@ impl Engine {
             infos: Vec::new(),
         })
     }
+}
+
+/// Teaches the parser `holt_winters`, Prometheus 2.x's name of
+/// `double_exponential_smoothing`, so dashboards written for 2.x keep working.
+fn register_compatibility_functions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use parser::value::ValueType;
+        let holt_winters = parser::Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        if let Err(e) = parser::register_extra_functions(vec![holt_winters]) {
+            tracing::warn!(error = %e, "holt_winters is not available");
+        }
+    });
 }
 
 fn expr_type_name(expr: &Expr) -> &'static str {
