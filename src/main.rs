@@ -54,6 +54,18 @@ struct ServeArgs {
     /// Span of a metrics block cut from the head [default: 2h]
     #[arg(long = "storage.block-range", hide = true)]
     block_range: Option<String>,
+    /// How far back an instant selector looks for a sample [default: 5m]
+    #[arg(long = "query.lookback-delta")]
+    lookback_delta: Option<String>,
+    /// Longest a query may run [default: 2m]
+    #[arg(long = "query.timeout")]
+    query_timeout: Option<String>,
+    /// Samples a query may hold in memory before it fails [default: 50000000]
+    #[arg(long = "query.max-samples")]
+    query_max_samples: Option<usize>,
+    /// Queries evaluated at once; more wait in line [default: 20]
+    #[arg(long = "query.max-concurrency")]
+    query_max_concurrency: Option<usize>,
     /// Log format: "text" or "json".
     #[arg(long = "log.format", default_value = "text")]
     log_format: String,
@@ -132,6 +144,21 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
             options.tsdb.block_range > 0,
             "the block range must be positive"
         );
+    }
+    let engine = &mut options.query_limits.engine;
+    if let Some(text) = &args.lookback_delta {
+        engine.lookback_ms = parse_duration(text)
+            .map_err(anyhow::Error::msg)?
+            .as_millis() as i64;
+    }
+    if let Some(text) = &args.query_timeout {
+        engine.timeout = parse_duration(text).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(n) = args.query_max_samples {
+        engine.max_samples = n;
+    }
+    if let Some(n) = args.query_max_concurrency {
+        options.query_limits.max_concurrent = n.max(1);
     }
     if let Some(text) = file.remote_write.max_body_size {
         options.write_limits.max_body_bytes =

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
-use tsdb::api::{ApiState, WriteLimits};
+use tsdb::api::{ApiState, QueryLimits, WriteLimits};
 use tsdb::wal::FsyncPolicy;
 use tsdb::Db;
 
@@ -24,6 +24,7 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub tsdb: tsdb::Options,
     pub write_limits: WriteLimits,
+    pub query_limits: QueryLimits,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
 }
@@ -35,6 +36,7 @@ impl Default for ServeOptions {
             data_dir: PathBuf::from("data"),
             tsdb: tsdb::Options::default(),
             write_limits: WriteLimits::default(),
+            query_limits: QueryLimits::default(),
             maintenance_interval: Duration::from_secs(60),
         }
     }
@@ -42,8 +44,13 @@ impl Default for ServeOptions {
 
 /// The whole HTTP surface, as a function of the opened stores (tests call
 /// this with no socket).
-pub fn app(db: Arc<Db>, write_limits: WriteLimits, telemetry: Arc<Telemetry>) -> Router {
-    let api = ApiState::new(db, write_limits);
+pub fn app(
+    db: Arc<Db>,
+    write_limits: WriteLimits,
+    query_limits: QueryLimits,
+    telemetry: Arc<Telemetry>,
+) -> Router {
+    let api = ApiState::new(db, write_limits, query_limits);
     Router::new()
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Vigil is Ready.\n" }))
@@ -108,7 +115,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         FsyncPolicy::Always | FsyncPolicy::Never => None,
     };
 
-    let app = app(db.clone(), options.write_limits.clone(), telemetry);
+    let app = app(
+        db.clone(),
+        options.write_limits.clone(),
+        options.query_limits.clone(),
+        telemetry,
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

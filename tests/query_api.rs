@@ -180,3 +180,43 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
     );
     assert!(body["error"].as_str().unwrap().contains("11,000"), "{body}");
 }
+
+#[test]
+fn a_query_over_max_samples_fails_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--query.max-samples", "100"]);
+    let agent = agent();
+    let samples: Vec<(i64, f64)> = (0..500).map(|k| (T0 + k * 1_000, k as f64)).collect();
+    assert_eq!(
+        write(
+            &agent,
+            &server,
+            vec![TimeSeries::new(&[("__name__", "busy")], &samples)]
+        )
+        .0,
+        204
+    );
+    let at = (T0 + 500_000) as f64 / 1000.0;
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query?query={}&time={at}",
+            encode("sum_over_time(busy[10m])")
+        )),
+    );
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (422, Some("execution")),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("too many samples"),
+        "{body}"
+    );
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!("/api/v1/query?query={}&time={at}", encode("busy"))),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "499");
+}

@@ -49,16 +49,34 @@ pub struct ApiState {
     pub engine: Arc<crate::promql::Engine>,
     pub limits: WriteLimits,
     write_slots: Semaphore,
+    /// Queries evaluated at once; more wait in line (Prometheus'
+    /// `query.max-concurrency`).
+    pub(crate) query_slots: Semaphore,
+}
+
+/// Limits of the query engine and API.
+#[derive(Clone, Debug)]
+pub struct QueryLimits {
+    pub engine: crate::promql::EngineOptions,
+    pub max_concurrent: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            engine: crate::promql::EngineOptions::default(),
+            max_concurrent: 20,
+        }
+    }
 }
 
 impl ApiState {
-    pub fn new(db: Arc<Db>, limits: WriteLimits) -> Arc<ApiState> {
+    pub fn new(db: Arc<Db>, limits: WriteLimits, query: QueryLimits) -> Arc<ApiState> {
         Arc::new(ApiState {
             db,
             started: chrono::Utc::now(),
-            engine: Arc::new(crate::promql::Engine::new(
-                crate::promql::EngineOptions::default(),
-            )),
+            engine: Arc::new(crate::promql::Engine::new(query.engine)),
+            query_slots: Semaphore::new(query.max_concurrent),
             write_slots: Semaphore::new(limits.max_concurrent),
             limits,
         })

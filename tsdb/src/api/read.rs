@@ -146,7 +146,7 @@ pub async fn query(
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?
         .to_string();
     let time = params.time("time", now_ms())?;
-    let engine = state.engine.clone();
+    let engine = engine_for(&state, &params)?;
     let result = on_engine(&state, move |db| engine.instant(db, &text, time)).await?;
     Ok(value_response(result.value))
 }
@@ -194,9 +194,27 @@ pub async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let engine = state.engine.clone();
+    let engine = engine_for(&state, &params)?;
     let result = on_engine(&state, move |db| engine.range(db, &text, start, end, step)).await?;
     Ok(value_response(result.value))
+}
+
+/// The engine for one request: the server's, or one with a shorter
+/// `timeout` when the request asks for it (never a longer one).
+fn engine_for(state: &Arc<ApiState>, params: &Params) -> Result<Arc<promql::Engine>, ApiError> {
+    let Some(text) = params.get("timeout").filter(|t| !t.is_empty()) else {
+        return Ok(state.engine.clone());
+    };
+    let millis = parse_step(text).filter(|ms| *ms > 0).ok_or_else(|| {
+        ApiError::bad_data(format!(
+            "invalid parameter \"timeout\": cannot parse {text:?} to a valid duration"
+        ))
+    })?;
+    let mut options = state.engine.options().clone();
+    options.timeout = options
+        .timeout
+        .min(std::time::Duration::from_millis(millis as u64));
+    Ok(Arc::new(promql::Engine::new(options)))
 }
 
 /// A step: float seconds or a Prometheus duration, in milliseconds.
@@ -208,11 +226,17 @@ fn parse_step(text: &str) -> Option<i64> {
     crate::wal::parse_duration(text).and_then(|d| i64::try_from(d.as_millis()).ok())
 }
 
-/// Runs an engine evaluation on a blocking thread.
+/// Runs an engine evaluation on a blocking thread, once a query slot is
+/// free (queries beyond the concurrency limit wait in line).
 async fn on_engine<T: Send + 'static>(
     state: &Arc<ApiState>,
     work: impl FnOnce(&crate::Db) -> Result<T, PromqlError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _slot = state
+        .query_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("the server is shutting down"))?;
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || work(&db))
         .await

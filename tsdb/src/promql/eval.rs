@@ -433,7 +433,6 @@ impl Evaluator<'_> {
             .querier
             .select(&matchers, lo - lookback + 1, hi)
             .map_err(|e| PromqlError::Storage(e.to_string()))?;
-        self.check_limits(series.iter().map(|s| s.samples.len()).sum())?;
         let metrics: Vec<Metric> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
         let mut out = Vec::with_capacity(self.steps.len());
         for &end in &ends {
@@ -457,6 +456,8 @@ impl Evaluator<'_> {
                     drop_name: timestamps,
                 });
             }
+            // As Prometheus counts: the points selected, one per series and step.
+            self.check_limits(vector.len())?;
             out.push(vector);
         }
         Ok(Val::Vector(out))
