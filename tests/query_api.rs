@@ -142,6 +142,37 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
     let (status, _) = get_json(&agent, &server.url("/api/v1/status/flags"));
     assert_eq!(status, 200);
 
+    // Federation: a text exposition of the newest samples. These samples are
+    // older than the lookback from now, so a fresh one is written first.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(
+        write(
+            &agent,
+            &server,
+            vec![TimeSeries::new(
+                &[("__name__", "fresh"), ("job", "x\"y")],
+                &[(now - 1000, 2.5)]
+            )]
+        )
+        .0,
+        204
+    );
+    let mut response = agent
+        .get(&server.url(&format!("/federate?match[]={}", encode("{job=~\"x.*\"}"))))
+        .call()
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "# TYPE fresh untyped\nfresh{{job=\"x\\\"y\"}} 2.5 {}\n",
+            now - 1000
+        )
+    );
+
     // Errors: syntax (400 bad_data), execution (422), a tiny step over a huge range (400).
     let (status, body) = get_json(
         &agent,

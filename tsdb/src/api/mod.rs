@@ -95,6 +95,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))
         .route("/api/v1/metadata", get(read::metadata))
+        .route("/federate", get(read::federate))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/status/flags", get(status::flags))

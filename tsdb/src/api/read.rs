@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use model::{MatchOp, Matcher, METRIC_NAME};
 use promql_parser::parser::{self, Expr};
 use serde_json::{json, Map, Value};
@@ -392,4 +392,81 @@ pub async fn snapshot(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(format!("create snapshot: {e}")))?;
     Ok(success(json!({"name": name})))
+}
+
+/// `/federate`: the newest sample of every series matching any `match[]`,
+/// in Prometheus' text exposition format with timestamps, grouped by metric
+/// name (as `# TYPE <name> untyped`).
+pub async fn federate(
+    State(state): State<Arc<ApiState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let selectors = params.get_all("match[]");
+    if selectors.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let sets: Vec<Vec<Matcher>> = selectors
+        .into_iter()
+        .map(parse_selector)
+        .collect::<Result<_, _>>()?;
+    let now = now_ms();
+    let lookback = state.engine.options().lookback_ms;
+    let newest = on_storage(&state, move |db| {
+        let mut newest: std::collections::BTreeMap<model::Labels, model::Sample> =
+            std::collections::BTreeMap::new();
+        for matchers in &sets {
+            for series in db.select(matchers, now - lookback + 1, now)? {
+                if let Some(last) = series
+                    .samples
+                    .last()
+                    .filter(|s| !model::sample::is_stale_nan(s.v))
+                {
+                    newest.insert(series.labels, *last);
+                }
+            }
+        }
+        Ok(newest)
+    })
+    .await?;
+    let mut by_name: std::collections::BTreeMap<String, Vec<(model::Labels, model::Sample)>> =
+        std::collections::BTreeMap::new();
+    for (labels, sample) in newest {
+        by_name
+            .entry(labels.metric_name().to_string())
+            .or_default()
+            .push((labels, sample));
+    }
+    let mut out = String::new();
+    for (name, series) in by_name {
+        out.push_str(&format!("# TYPE {name} untyped\n"));
+        for (labels, sample) in series {
+            out.push_str(&name);
+            let rest: Vec<String> = labels
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .map(|l| {
+                    let escaped = l
+                        .value
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{}=\"{escaped}\"", l.name)
+                })
+                .collect();
+            if !rest.is_empty() {
+                out.push('{');
+                out.push_str(&rest.join(","));
+                out.push('}');
+            }
+            out.push_str(&format!(" {} {}\n", format_value(sample.v), sample.t));
+        }
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
 }
