@@ -136,15 +136,19 @@ fn value_response(value: promql::Value) -> Response {
     }
 }
 
+fn query_text(params: &Params) -> Result<String, ApiError> {
+    params
+        .get("query")
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))
+}
+
 /// `/api/v1/query`: an instant query.
 pub async fn query(
     State(state): State<Arc<ApiState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let text = params
-        .get("query")
-        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?
-        .to_string();
+    let text = query_text(&params)?;
     let time = params.time("time", now_ms())?;
     let engine = engine_for(&state, &params)?;
     let result = on_engine(&state, move |db| engine.instant(db, &text, time)).await?;
@@ -156,10 +160,7 @@ pub async fn query_range(
     State(state): State<Arc<ApiState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let text = params
-        .get("query")
-        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?
-        .to_string();
+    let text = query_text(&params)?;
     let start = params
         .get("start")
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"start\": missing"))

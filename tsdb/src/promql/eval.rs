@@ -359,6 +359,19 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Where each step's selection window ends (the step or the `@` time,
+    /// minus the offset), and the earliest and latest of those ends.
+    fn selection_ends(&self, at: Option<i64>, offset: i64) -> (Vec<i64>, i64, i64) {
+        let ends: Vec<i64> = self
+            .steps
+            .iter()
+            .map(|&t| at.unwrap_or(t) - offset)
+            .collect();
+        let lo = ends.iter().copied().min().unwrap_or(0);
+        let hi = ends.iter().copied().max().unwrap_or(0);
+        (ends, lo, hi)
+    }
+
     pub(super) fn eval(&mut self, expr: &Expr) -> Result<Val, PromqlError> {
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.steps.len()])),
@@ -420,15 +433,7 @@ impl Evaluator<'_> {
         let offset = offset_ms(&vs.offset);
         let at = self.resolve_at(&vs.at);
         let lookback = self.options.lookback_ms;
-        let ends: Vec<i64> = self
-            .steps
-            .iter()
-            .map(|&t| at.unwrap_or(t) - offset)
-            .collect();
-        let (lo, hi) = (
-            ends.iter().copied().min().unwrap_or(0),
-            ends.iter().copied().max().unwrap_or(0),
-        );
+        let (ends, lo, hi) = self.selection_ends(at, offset);
         let series = self
             .querier
             .select(&matchers, lo - lookback + 1, hi)
@@ -473,13 +478,7 @@ impl Evaluator<'_> {
                 let offset = offset_ms(&vs.offset);
                 let at = self.resolve_at(&vs.at);
                 let range = millis(&ms.range);
-                let ends: Vec<i64> = self
-                    .steps
-                    .iter()
-                    .map(|&t| at.unwrap_or(t) - offset)
-                    .collect();
-                let lo = ends.iter().copied().min().unwrap_or(0);
-                let hi = ends.iter().copied().max().unwrap_or(0);
+                let (_, lo, hi) = self.selection_ends(at, offset);
                 let series = self
                     .querier
                     .select(&matchers, lo.saturating_sub(range) + 1, hi)
@@ -512,13 +511,7 @@ impl Evaluator<'_> {
                     .map(millis)
                     .filter(|s| *s > 0)
                     .unwrap_or(self.options.default_subquery_step_ms);
-                let ends: Vec<i64> = self
-                    .steps
-                    .iter()
-                    .map(|&t| at.unwrap_or(t) - offset)
-                    .collect();
-                let lo = ends.iter().copied().min().unwrap_or(0);
-                let hi = ends.iter().copied().max().unwrap_or(0);
+                let (_, lo, hi) = self.selection_ends(at, offset);
                 // Inner points: multiples of the step in (lo - range, hi].
                 let first = (lo - range).div_euclid(step) * step + step;
                 let inner_steps: Vec<i64> = (0..)
