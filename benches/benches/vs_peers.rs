@@ -496,6 +496,53 @@ fn promtool_bytes(workload: &Workload, dir: &Path) -> Option<u64> {
     status.success().then(|| dir_size(&blocks))
 }
 
+/// Dashboard queries timed as `query_range` over the whole workload at step 60 s.
+const DASHBOARD_QUERIES: &[&str] = &[
+    r#"count({__name__=~"node_.+"})"#,
+    "sum by (instance) (rate(node_cpu_seconds_total[5m]))",
+    "topk(5, rate(node_network_receive_bytes_total[5m]))",
+    r#"node_filesystem_avail_bytes{mountpoint=~"/|/var.*"} / node_filesystem_size_bytes"#,
+    "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+];
+
+/// Median wall time in ms of each dashboard query (3 runs after a warm-up),
+/// and the peak RSS afterwards.
+fn time_queries(server: &Server, start_ms: i64, end_ms: i64) -> Vec<Option<f64>> {
+    let agent = agent();
+    let encode = |s: &str| -> String { s.bytes().map(|b| format!("%{b:02X}")).collect() };
+    DASHBOARD_QUERIES
+        .iter()
+        .map(|query| {
+            let url = format!(
+                "http://127.0.0.1:{}/api/v1/query_range?query={}&start={}&end={}&step=60",
+                server.port,
+                encode(query),
+                start_ms / 1000,
+                end_ms / 1000
+            );
+            let mut times = Vec::new();
+            for run in 0..4 {
+                let started = Instant::now();
+                let mut response = agent.get(&url).call().ok()?;
+                let ok = response.status().is_success();
+                let _ = response
+                    .body_mut()
+                    .with_config()
+                    .limit(1 << 30)
+                    .read_to_vec();
+                if !ok {
+                    return None;
+                }
+                if run > 0 {
+                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            times.sort_by(|a, b| a.total_cmp(b));
+            Some(times[times.len() / 2])
+        })
+        .collect()
+}
+
 fn main() {
     let args = parse_args();
     let duration_ms = (args.hours * 3_600_000.0) as i64;
@@ -537,6 +584,7 @@ fn main() {
     }
     println!("| server | ingest samples/s | server CPU µs/sample | peak RSS during ingest MiB | bytes/sample on disk | values returned bit for bit | notes |");
     println!("|---|---|---|---|---|---|---|");
+    let mut query_times: Vec<(&str, Vec<Option<f64>>, u64)> = Vec::new();
     let systems: [(&str, &str); 3] = [
         ("vigil", "vigil"),
         ("victoria-metrics", "victoria-metrics"),
@@ -607,6 +655,8 @@ fn main() {
         };
         let rss_after_persist = rss_mib(server.child.id());
         let (exact, checked) = lossless_check(&server, &workload, end_ms);
+        let timings = time_queries(&server, start_ms + 600_000, start_ms + duration_ms);
+        query_times.push((name, timings, usage(server.child.id()).1 >> 20));
         eprintln!(
             "{name}: RSS after ingest {rss_after_ingest:.0} MiB, after persisting {rss_after_persist:.0} MiB, after reading back {:.0} MiB",
             rss_mib(server.child.id())
@@ -631,6 +681,28 @@ fn main() {
             },
         );
     }
+    println!(
+        "\n## Dashboard queries: query_range over the workload, step 60 s (median of 3, ms)\n"
+    );
+    let header: Vec<&str> = query_times.iter().map(|(name, _, _)| *name).collect();
+    println!("| query | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(header.len()));
+    for (i, query) in DASHBOARD_QUERIES.iter().enumerate() {
+        let cells: Vec<String> = query_times
+            .iter()
+            .map(|(_, times, _)| times[i].map_or("failed".into(), |ms| format!("{ms:.1}")))
+            .collect();
+        println!(
+            "| `{}` | {} |",
+            query.replace('|', "\\|"),
+            cells.join(" | ")
+        );
+    }
+    let peaks: Vec<String> = query_times
+        .iter()
+        .map(|(_, _, rss)| format!("{rss} MiB"))
+        .collect();
+    println!("| peak RSS of the whole run | {} |", peaks.join(" | "));
 }
 
 fn write_empty_config(dir: &Path) -> PathBuf {
