@@ -596,6 +596,7 @@ impl Evaluator<'_> {
             None => None,
         };
         let input = self.vector(&agg.expr)?;
+        let mut cache = super::functions::GroupCache::default();
         let mut out = Vec::with_capacity(input.len());
         for (i, vector) in input.into_iter().enumerate() {
             let param_at = |p: &Option<Val>| -> Option<f64> {
@@ -607,11 +608,11 @@ impl Evaluator<'_> {
             let result = match op {
                 token::T_TOPK | token::T_BOTTOMK | token::T_LIMITK => {
                     let k = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
-                    super::functions::top_k(vector, k, op, &agg.modifier)?
+                    super::functions::top_k(vector, k, op, &agg.modifier, &mut cache)?
                 }
                 token::T_LIMIT_RATIO => {
                     let r = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
-                    super::functions::limit_ratio(vector, r, &agg.modifier)?
+                    super::functions::limit_ratio(vector, r, &agg.modifier, &mut cache)?
                 }
                 token::T_COUNT_VALUES => {
                     let label = match &param {
@@ -622,9 +623,17 @@ impl Evaluator<'_> {
                 }
                 token::T_QUANTILE => {
                     let q = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
-                    super::functions::aggregate_simple(vector, op, Some(q), &agg.modifier)
+                    super::functions::aggregate_simple(
+                        vector,
+                        op,
+                        Some(q),
+                        &agg.modifier,
+                        &mut cache,
+                    )
                 }
-                _ => super::functions::aggregate_simple(vector, op, None, &agg.modifier),
+                _ => {
+                    super::functions::aggregate_simple(vector, op, None, &agg.modifier, &mut cache)
+                }
             };
             self.check_limits(result.len())?;
             out.push(result);

@@ -10,7 +10,7 @@ use model::{Label, Labels, Sample, METRIC_NAME};
 use promql_parser::parser::token;
 use promql_parser::parser::{Call, Expr, LabelModifier};
 
-use super::eval::{window, with_label, Elem, Evaluator, RangeArg, Val, Vector};
+use super::eval::{window, with_label, Elem, Evaluator, Metric, RangeArg, Val, Vector};
 use super::PromqlError;
 
 fn exec(message: impl Into<String>) -> PromqlError {
@@ -152,14 +152,47 @@ fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     }
 }
 
+/// Remembers each input series' group across the steps of one aggregation:
+/// from step to step, the elements of a series share one `Arc<Labels>`, so
+/// its group labels are computed and hashed once, not once per step.
+#[derive(Default)]
+pub(super) struct GroupCache {
+    /// Input metric (by address; the `Arc` is kept so the address stays its
+    /// own) → group id.
+    by_metric: HashMap<usize, (Metric, usize)>,
+    ids: HashMap<Labels, usize>,
+    labels: Vec<Metric>,
+}
+
+impl GroupCache {
+    fn group_of(&mut self, metric: &Metric, modifier: &Option<LabelModifier>) -> usize {
+        let address = Arc::as_ptr(metric) as usize;
+        if let Some((_, id)) = self.by_metric.get(&address) {
+            return *id;
+        }
+        let labels = group_labels(metric, modifier);
+        let next = self.labels.len();
+        let id = *self.ids.entry(labels.clone()).or_insert(next);
+        if id == next {
+            self.labels.push(Arc::new(labels));
+        }
+        self.by_metric.insert(address, (metric.clone(), id));
+        id
+    }
+}
+
 /// Groups elements by their aggregation labels, in order of first appearance.
-fn groups(vector: Vector, modifier: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
-    let mut order: Vec<(Labels, Vec<Elem>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+fn groups(
+    vector: Vector,
+    modifier: &Option<LabelModifier>,
+    cache: &mut GroupCache,
+) -> Vec<(Metric, Vec<Elem>)> {
+    let mut order: Vec<(Metric, Vec<Elem>)> = Vec::new();
+    let mut position: HashMap<usize, usize> = HashMap::new();
     for e in vector {
-        let key = group_labels(&e.metric, modifier);
-        let at = *index.entry(key.clone()).or_insert_with(|| {
-            order.push((key, Vec::new()));
+        let id = cache.group_of(&e.metric, modifier);
+        let at = *position.entry(id).or_insert_with(|| {
+            order.push((cache.labels[id].clone(), Vec::new()));
             order.len() - 1
         });
         order[at].1.push(e);
@@ -172,8 +205,9 @@ pub(super) fn aggregate_simple(
     op: u16,
     param: Option<f64>,
     modifier: &Option<LabelModifier>,
+    cache: &mut GroupCache,
 ) -> Vector {
-    groups(vector, modifier)
+    groups(vector, modifier, cache)
         .into_iter()
         .map(|(labels, elems)| {
             let mut values: Vec<f64> = elems.iter().map(|e| e.v).collect();
@@ -203,7 +237,7 @@ pub(super) fn aggregate_simple(
             // at the end unless a later function (label_replace) sets it again.
             let drop_name = labels.get(METRIC_NAME).is_some() && elems.iter().any(|e| e.drop_name);
             Elem {
-                metric: Arc::new(labels),
+                metric: labels,
                 v,
                 drop_name,
             }
@@ -216,6 +250,7 @@ pub(super) fn top_k(
     k: f64,
     op: u16,
     modifier: &Option<LabelModifier>,
+    cache: &mut GroupCache,
 ) -> Result<Vector, PromqlError> {
     if k.is_nan() {
         return Err(exec("Parameter value is NaN"));
@@ -225,7 +260,7 @@ pub(super) fn top_k(
     }
     let k = if k > 1e18 { usize::MAX } else { k as usize };
     let mut out = Vec::new();
-    for (_, mut elems) in groups(vector, modifier) {
+    for (_, mut elems) in groups(vector, modifier, cache) {
         match op {
             token::T_TOPK => elems.sort_by(|a, b| desc_nan_last(a.v, b.v)),
             token::T_BOTTOMK => elems.sort_by(|a, b| asc_nan_last(a.v, b.v)),
@@ -258,13 +293,14 @@ pub(super) fn limit_ratio(
     vector: Vector,
     ratio: f64,
     modifier: &Option<LabelModifier>,
+    cache: &mut GroupCache,
 ) -> Result<Vector, PromqlError> {
     if ratio.is_nan() {
         return Err(exec("Ratio value is NaN"));
     }
     let ratio = ratio.clamp(-1.0, 1.0);
     let mut out = Vec::new();
-    for (_, elems) in groups(vector, modifier) {
+    for (_, elems) in groups(vector, modifier, cache) {
         for e in elems {
             let mut key = Vec::new();
             crate::head::label_key::of_labels(&e.metric, &mut key);
