@@ -439,15 +439,18 @@ impl Evaluator<'_> {
             .select(&matchers, lo - lookback + 1, hi)
             .map_err(|e| PromqlError::Storage(e.to_string()))?;
         let metrics: Vec<Metric> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
-        let mut out = Vec::with_capacity(self.steps.len());
-        for &end in &ends {
-            let mut vector = Vec::new();
-            for (s, metric) in series.iter().zip(&metrics) {
-                let i = s.samples.partition_point(|x| x.t <= end);
-                if i == 0 {
-                    continue;
+        // Step ends never decrease, so one cursor per series walks its samples
+        // once for all steps (instead of a binary search per step).
+        let mut out: Vec<Vector> = vec![Vec::new(); ends.len()];
+        for (s, metric) in series.iter().zip(&metrics) {
+            let mut next = 0;
+            for (vector, &end) in out.iter_mut().zip(&ends) {
+                while next < s.samples.len() && s.samples[next].t <= end {
+                    next += 1;
                 }
-                let sample = s.samples[i - 1];
+                let Some(sample) = next.checked_sub(1).map(|i| s.samples[i]) else {
+                    continue;
+                };
                 if sample.t <= end - lookback || model::sample::is_stale_nan(sample.v) {
                     continue;
                 }
@@ -461,10 +464,9 @@ impl Evaluator<'_> {
                     drop_name: timestamps,
                 });
             }
-            // As Prometheus counts: the points selected, one per series and step.
-            self.check_limits(vector.len())?;
-            out.push(vector);
         }
+        // As Prometheus counts: the points selected, one per series and step.
+        self.check_limits(out.iter().map(Vec::len).sum())?;
         Ok(Val::Vector(out))
     }
 
