@@ -684,12 +684,14 @@ impl Evaluator<'_> {
                 let modifier = b.modifier.as_ref();
                 let matching = modifier.and_then(|m| m.matching.as_ref());
                 let card = modifier.map_or(&VectorMatchCardinality::OneToOne, |m| &m.card);
+                let fill =
+                    modifier.map_or((None, None), |m| (m.fill_values.lhs, m.fill_values.rhs));
                 let mut out = Vec::with_capacity(l.len());
                 for (lv, rv) in l.into_iter().zip(r) {
                     let result = if op.is_set_operator() {
                         set_op(op, lv, rv, matching)
                     } else {
-                        vector_vector(op, lv, rv, matching, card, return_bool)?
+                        vector_vector(op, lv, rv, matching, card, return_bool, fill)?
                     };
                     self.check_limits(result.len())?;
                     out.push(result);
@@ -814,6 +816,7 @@ fn vector_vector(
     matching: Option<&LabelModifier>,
     card: &VectorMatchCardinality,
     return_bool: bool,
+    fill: (Option<f64>, Option<f64>),
 ) -> Result<Vector, PromqlError> {
     let comparison = op.is_comparison_operator();
     // The "one" side is indexed by signature; the other side is iterated.
@@ -821,7 +824,11 @@ fn vector_vector(
         VectorMatchCardinality::OneToMany(_) => (rhs, lhs, false),
         _ => (lhs, rhs, true),
     };
+    // `fill_left(v)` / `fill_right(v)`: the value a missing left / right
+    // operand takes, as seen from the "many" and the "one" side.
+    let (fill_many, fill_one) = if one_is_rhs { fill } else { (fill.1, fill.0) };
     let mut index: HashMap<Vec<(String, String)>, Elem> = HashMap::new();
+    let mut one_order: Vec<Vec<(String, String)>> = Vec::new();
     for e in one {
         let sig = signature(&e.metric, matching);
         if index.contains_key(&sig) {
@@ -832,6 +839,7 @@ fn vector_vector(
                 e.metric
             )));
         }
+        one_order.push(sig.clone());
         index.insert(sig, e);
     }
     let include: &[String] = match card {
@@ -842,10 +850,24 @@ fn vector_vector(
     let mut out = Vec::new();
     let mut seen_one_to_one: HashMap<Vec<(String, String)>, ()> = HashMap::new();
     let mut seen_metrics: std::collections::HashSet<Labels> = std::collections::HashSet::new();
+    let mut matched: std::collections::HashSet<Vec<(String, String)>> =
+        std::collections::HashSet::new();
+    let filled = fill_one.map(|v| Elem {
+        metric: Arc::new(Labels::from_sorted_unchecked(Vec::new())),
+        v,
+        drop_name: false,
+    });
     for e in many {
         let sig = signature(&e.metric, matching);
-        let Some(other) = index.get(&sig) else {
-            continue;
+        let other = match index.get(&sig) {
+            Some(other) => {
+                matched.insert(sig.clone());
+                other
+            }
+            None => match &filled {
+                Some(filled) => filled,
+                None => continue,
+            },
         };
         if one_to_one && seen_one_to_one.insert(sig.clone(), ()).is_some() {
             return Err(exec(
@@ -903,6 +925,37 @@ fn vector_vector(
             v: if comparison && !return_bool { l.v } else { v },
             drop_name,
         });
+    }
+    // Match groups with no "many" side element at all: filled, labelled by
+    // the match group.
+    if let Some(fill) = fill_many {
+        for sig in one_order.iter().filter(|sig| !matched.contains(*sig)) {
+            let one = &index[sig];
+            let (l, r) = if one_is_rhs {
+                (fill, one.v)
+            } else {
+                (one.v, fill)
+            };
+            let (mut v, keep) = scalar_op(op, l, r);
+            if comparison {
+                if return_bool {
+                    v = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    continue;
+                } else {
+                    v = l;
+                }
+            }
+            let labels = sig
+                .iter()
+                .map(|(n, value)| Label::new(n.clone(), value.clone()))
+                .collect();
+            out.push(Elem {
+                metric: Arc::new(Labels::from_sorted_unchecked(labels)),
+                v,
+                drop_name: false,
+            });
+        }
     }
     Ok(out)
 }
