@@ -291,11 +291,15 @@ fn finish_matrix(series: Vec<(Metric, Vec<Sample>, bool)>) -> Result<Vec<Series>
     Ok(out)
 }
 
+/// The metric name and the `__type__` and `__unit__` labels describing it,
+/// dropped together.
+const NAMING_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
 pub(super) fn without_name(labels: &Labels) -> Labels {
     Labels::from_sorted_unchecked(
         labels
             .iter()
-            .filter(|l| l.name != METRIC_NAME)
+            .filter(|l| !NAMING_LABELS.contains(&l.name.as_str()))
             .cloned()
             .collect(),
     )
