@@ -828,23 +828,33 @@ fn vector_vector(
         VectorMatchCardinality::OneToMany(_) => (rhs, lhs, false),
         _ => (lhs, rhs, true),
     };
-    // `fill_left(v)` / `fill_right(v)`: the value a missing left / right
-    // operand takes, as seen from the "many" and the "one" side.
-    let (fill_many, fill_one) = if one_is_rhs { fill } else { (fill.1, fill.0) };
+    // `fill_left(v)` fills a missing "many"-side element and `fill_right(v)`
+    // a missing "one"-side element. For group_right upstream swaps the
+    // operands before applying them, so this holds for both directions.
+    let (fill_many, fill_one) = fill;
     let mut index: HashMap<Vec<(String, String)>, Elem> = HashMap::new();
     let mut one_order: Vec<Vec<(String, String)>> = Vec::new();
+    let mut duplicates: HashMap<Vec<(String, String)>, Vec<Metric>> = HashMap::new();
     for e in one {
         let sig = signature(&e.metric, matching);
-        if index.contains_key(&sig) {
-            let side = if one_is_rhs { "right" } else { "left" };
-            return Err(exec(format!(
-                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}];many-to-many matching not allowed: matching labels must be unique on one side",
-                describe_signature(&sig),
-                e.metric
-            )));
+        if let Some(first) = index.get(&sig) {
+            duplicates
+                .entry(sig.clone())
+                .or_insert_with(|| vec![first.metric.clone()])
+                .push(e.metric.clone());
+            continue;
         }
         one_order.push(sig.clone());
         index.insert(sig, e);
+    }
+    if let Some(sig) = one_order.iter().find(|sig| duplicates.contains_key(*sig)) {
+        let side = if one_is_rhs { "right" } else { "left" };
+        let listed: Vec<String> = duplicates[sig].iter().map(|m| m.to_string()).collect();
+        return Err(exec(format!(
+            "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}];many-to-many matching not allowed: matching labels must be unique on one side",
+            describe_signature(sig),
+            listed.join(", ")
+        )));
     }
     let include: &[String] = match card {
         VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
