@@ -173,6 +173,20 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
         )
     );
 
+    // A subquery of billions of points is refused before it is built.
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query?query={}&time={at}",
+            encode("max_over_time(requests_total[100y:1s])")
+        )),
+    );
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (422, Some("execution")),
+        "{body}"
+    );
+
     // Errors: syntax (400 bad_data), execution (422), a tiny step over a huge range (400).
     let (status, body) = get_json(
         &agent,

@@ -24,7 +24,10 @@ use crate::block::writer::{write_block, WriteOptions};
 use crate::block::{Block, BlockError};
 use crate::head::Head;
 use crate::metrics::TsdbMetrics;
-use crate::querier::{merge_samples, merge_sources, Querier, QueryError, Series};
+use crate::querier::{
+    label_names_of, label_values_of, merge_samples, merge_sources, sorted_unique, Querier,
+    QueryError, Series,
+};
 use crate::wal::WalOptions;
 
 #[derive(Clone, Debug)]
@@ -460,21 +463,17 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, QueryError> {
-        let mut names: Vec<String> = if matchers.is_empty() {
+        if !matchers.is_empty() {
+            return Ok(label_names_of(&self.select(matchers, mint, maxt)?));
+        }
+        let names: Vec<String> = {
             let mut all = self.head.label_names();
             for block in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
                 all.extend(block.label_names());
             }
             all
-        } else {
-            self.select(matchers, mint, maxt)?
-                .into_iter()
-                .flat_map(|s| s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
-                .collect()
         };
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(sorted_unique(names))
     }
 
     fn label_values(
@@ -484,21 +483,17 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, QueryError> {
-        let mut values: Vec<String> = if matchers.is_empty() {
+        if !matchers.is_empty() {
+            return Ok(label_values_of(&self.select(matchers, mint, maxt)?, name));
+        }
+        let values: Vec<String> = {
             let mut all = self.head.label_values(name);
             for block in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
                 all.extend(block.label_values(name));
             }
             all
-        } else {
-            self.select(matchers, mint, maxt)?
-                .into_iter()
-                .filter_map(|s| s.labels.get(name).map(str::to_owned))
-                .collect()
         };
-        values.sort();
-        values.dedup();
-        Ok(values)
+        Ok(sorted_unique(values))
     }
 }
 

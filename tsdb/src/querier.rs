@@ -43,6 +43,33 @@ pub trait Querier: Send + Sync {
     ) -> Result<Vec<String>, QueryError>;
 }
 
+/// The label names of `series`, sorted and unique: `label_names` with
+/// matchers, for any source.
+pub fn label_names_of(series: &[Series]) -> Vec<String> {
+    sorted_unique(
+        series
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
+            .collect(),
+    )
+}
+
+/// The values of label `name` among `series`, sorted and unique.
+pub fn label_values_of(series: &[Series], name: &str) -> Vec<String> {
+    sorted_unique(
+        series
+            .iter()
+            .filter_map(|s| s.labels.get(name).map(str::to_owned))
+            .collect(),
+    )
+}
+
+pub fn sorted_unique(mut strings: Vec<String>) -> Vec<String> {
+    strings.sort_unstable();
+    strings.dedup();
+    strings
+}
+
 /// Merges series from several sources (blocks oldest first, then the head).
 /// Where two sources hold a sample at the same timestamp, the later source wins.
 pub fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<Series> {

@@ -30,7 +30,9 @@ use tsdb::block::Block;
 use tsdb::metrics::TsdbMetrics;
 use tsdb::promql::script::{self, EvalReport, Outcome, RunOptions, Storage};
 use tsdb::promql::{Engine, EngineOptions};
-use tsdb::querier::{merge_sources, Querier, QueryError, Series};
+use tsdb::querier::{
+    label_names_of, label_values_of, merge_sources, sorted_unique, Querier, QueryError, Series,
+};
 use tsdb::wal::record::RefSample;
 use tsdb::wal::{FsyncPolicy, WalOptions};
 use tsdb::{Db, Options};
@@ -240,21 +242,16 @@ impl Querier for Blocks {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, QueryError> {
-        let mut names: Vec<String> = if matchers.is_empty() {
+        if !matchers.is_empty() {
+            return Ok(label_names_of(&self.select(matchers, mint, maxt)?));
+        }
+        Ok(sorted_unique(
             self.0
                 .iter()
                 .filter(|b| b.overlaps(mint, maxt))
                 .flat_map(|b| b.label_names())
-                .collect()
-        } else {
-            self.select(matchers, mint, maxt)?
-                .iter()
-                .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
-                .collect()
-        };
-        names.sort();
-        names.dedup();
-        Ok(names)
+                .collect(),
+        ))
     }
 
     fn label_values(
@@ -264,21 +261,16 @@ impl Querier for Blocks {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, QueryError> {
-        let mut values: Vec<String> = if matchers.is_empty() {
+        if !matchers.is_empty() {
+            return Ok(label_values_of(&self.select(matchers, mint, maxt)?, name));
+        }
+        Ok(sorted_unique(
             self.0
                 .iter()
                 .filter(|b| b.overlaps(mint, maxt))
                 .flat_map(|b| b.label_values(name))
-                .collect()
-        } else {
-            self.select(matchers, mint, maxt)?
-                .iter()
-                .filter_map(|s| s.labels.get(name).map(str::to_owned))
-                .collect()
-        };
-        values.sort();
-        values.dedup();
-        Ok(values)
+                .collect(),
+        ))
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::Db;
 pub use params::Params;
-pub use response::{format_value, ApiError};
+pub use response::ApiError;
 
 /// Limits of the remote-write receiver.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use model::{MatchOp, Matcher, METRIC_NAME};
+use model::{Matcher, METRIC_NAME};
 use promql_parser::parser::{self, Expr};
 use serde_json::{json, Map, Value};
 
@@ -36,32 +36,10 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Converts a parsed PromQL selector's matchers into ours.
+/// A series selector's matchers; like Prometheus, one of them must not
+/// match the empty string (a selector must not select everything).
 fn selector_matchers(selector: &parser::VectorSelector) -> Result<Vec<Matcher>, ApiError> {
-    let mut out = Vec::new();
-    if let Some(name) = &selector.name {
-        out.push(Matcher::equal(METRIC_NAME, name.clone()));
-    }
-    if !selector.matchers.or_matchers.is_empty() {
-        return Err(ApiError::bad_data(
-            "`or` inside a selector is not supported yet",
-        ));
-    }
-    for m in &selector.matchers.matchers {
-        let op = match m.op {
-            promql_parser::label::MatchOp::Equal => MatchOp::Equal,
-            promql_parser::label::MatchOp::NotEqual => MatchOp::NotEqual,
-            promql_parser::label::MatchOp::Re(_) => MatchOp::RegexMatch,
-            promql_parser::label::MatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-        };
-        if selector.name.is_some() && m.name == METRIC_NAME && op == MatchOp::Equal {
-            continue;
-        }
-        out.push(
-            Matcher::new(op, m.name.clone(), m.value.clone())
-                .map_err(|e| ApiError::bad_data(e.to_string()))?,
-        );
-    }
+    let out = promql::selector_matchers(selector).map_err(|e| ApiError::bad_data(e.to_string()))?;
     if out.iter().all(Matcher::matches_empty) {
         return Err(ApiError::bad_data(
             "vector selector must contain at least one non-empty matcher",

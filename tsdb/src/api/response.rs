@@ -57,19 +57,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A float as Prometheus writes sample values: shortest round-trip decimal,
-/// never an exponent, and `NaN`, `+Inf`, `-Inf`.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        format!("{v}")
-    }
-}
+pub use crate::promql::format_value;
 
 /// A millisecond timestamp as Prometheus' API writes it: seconds as a number.
 pub fn format_time(t: i64) -> Value {

@@ -45,13 +45,13 @@ pub(super) struct RangeArg {
 impl RangeArg {
     /// The window `(end - range, end]` ends at this time for step `t`.
     pub fn window_end(&self, t: i64) -> i64 {
-        self.at.unwrap_or(t) - self.offset
+        self.at.unwrap_or(t).saturating_sub(self.offset)
     }
 }
 
 /// The samples of `samples` in `(end - range, end]`.
 pub(super) fn window(samples: &[Sample], end: i64, range: i64) -> &[Sample] {
-    let lo = samples.partition_point(|s| s.t <= end - range);
+    let lo = samples.partition_point(|s| s.t <= end.saturating_sub(range));
     let hi = samples.partition_point(|s| s.t <= end);
     &samples[lo..hi.max(lo)]
 }
@@ -164,10 +164,11 @@ impl Engine {
         }
         let expr = parser::parse(query).map_err(PromqlError::Parse)?;
         let samples = std::cell::Cell::new(0);
-        let steps: Vec<i64> = (0..)
-            .map(|i| start + i * step)
-            .take_while(|t| *t <= end)
-            .collect();
+        let count = end.saturating_sub(start) / step + 1;
+        if usize::try_from(count).map_or(true, |n| n > self.options.max_samples) {
+            return Err(PromqlError::TooManySamples("query preparation"));
+        }
+        let steps: Vec<i64> = (0..count).map(|i| start + i * step).collect();
         let mut ev = Evaluator {
             querier,
             options: &self.options,
@@ -315,7 +316,9 @@ pub(super) fn with_label(labels: &Labels, name: &str, value: &str) -> Labels {
     Labels::from_sorted_unchecked(out)
 }
 
-fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlError> {
+/// A parsed selector's matchers as the store's: the metric name becomes a
+/// `__name__` matcher, regexes are compiled (anchored).
+pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlError> {
     let mut out = Vec::new();
     if let Some(name) = &vs.name {
         out.push(Matcher::equal(METRIC_NAME, name.clone()));
@@ -369,7 +372,7 @@ impl Evaluator<'_> {
         let ends: Vec<i64> = self
             .steps
             .iter()
-            .map(|&t| at.unwrap_or(t) - offset)
+            .map(|&t| at.unwrap_or(t).saturating_sub(offset))
             .collect();
         let lo = ends.iter().copied().min().unwrap_or(0);
         let hi = ends.iter().copied().max().unwrap_or(0);
@@ -455,7 +458,8 @@ impl Evaluator<'_> {
                 let Some(sample) = next.checked_sub(1).map(|i| s.samples[i]) else {
                     continue;
                 };
-                if sample.t <= end - lookback || model::sample::is_stale_nan(sample.v) {
+                if sample.t <= end.saturating_sub(lookback) || model::sample::is_stale_nan(sample.v)
+                {
                     continue;
                 }
                 vector.push(Elem {
@@ -519,12 +523,19 @@ impl Evaluator<'_> {
                     .unwrap_or(self.options.default_subquery_step_ms);
                 let (_, lo, hi) = self.selection_ends(at, offset);
                 // Inner points: multiples of the step in (lo - range, hi].
-                let first = (lo - range).div_euclid(step) * step + step;
-                let inner_steps: Vec<i64> = (0..)
-                    .map(|i| first + i * step)
-                    .take_while(|t| *t <= hi)
-                    .collect();
-                self.check_limits(inner_steps.len())?;
+                let first = lo
+                    .saturating_sub(range)
+                    .div_euclid(step)
+                    .saturating_mul(step)
+                    .saturating_add(step);
+                // Counted before they exist: `x[100y:1s]` must fail, not allocate.
+                let count = if hi >= first {
+                    (hi - first) / step + 1
+                } else {
+                    0
+                };
+                self.check_limits(usize::try_from(count).unwrap_or(usize::MAX))?;
+                let inner_steps: Vec<i64> = (0..count).map(|i| first + i * step).collect();
                 let mut inner = Evaluator {
                     querier: self.querier,
                     options: self.options,

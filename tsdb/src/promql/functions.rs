@@ -289,6 +289,18 @@ fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
+/// `name 0xff value 0xff …`: what `limit_ratio` hashes to pick series.
+fn label_bytes(labels: &Labels) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in labels.iter() {
+        out.extend_from_slice(l.name.as_bytes());
+        out.push(0xff);
+        out.extend_from_slice(l.value.as_bytes());
+        out.push(0xff);
+    }
+    out
+}
+
 pub(super) fn limit_ratio(
     vector: Vector,
     ratio: f64,
@@ -302,8 +314,7 @@ pub(super) fn limit_ratio(
     let mut out = Vec::new();
     for (_, elems) in groups(vector, modifier, cache) {
         for e in elems {
-            let mut key = Vec::new();
-            crate::head::label_key::of_labels(&e.metric, &mut key);
+            let key = label_bytes(&e.metric);
             let offset =
                 (xxhash_rust::xxh3::xxh3_64(&key) % (1 << 53)) as f64 / (1u64 << 53) as f64;
             let keep = if ratio >= 0.0 {
@@ -331,7 +342,7 @@ pub(super) fn count_values(
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for e in vector {
         let base = group_labels(&e.metric, modifier);
-        let labels = with_label(&base, label, &crate::api::format_value(e.v));
+        let labels = with_label(&base, label, &super::format_value(e.v));
         let at = *index.entry(labels.clone()).or_insert_with(|| {
             order.push((labels, 0.0));
             order.len() - 1
@@ -500,6 +511,30 @@ fn over_windows(
         out.push(vector);
     }
     Val::Vector(out)
+}
+
+/// Sets label `dst` of every element to what `value` computes from its
+/// labels (`None` leaves the element as it is; an empty value removes the
+/// label). A `__name__` set this way is no longer marked for removal.
+fn relabel(input: Vec<Vector>, dst: &str, value: impl Fn(&Labels) -> Option<String>) -> Val {
+    Val::Vector(
+        input
+            .into_iter()
+            .map(|vector| {
+                vector
+                    .into_iter()
+                    .map(|e| match value(&e.metric) {
+                        None => e,
+                        Some(v) => Elem {
+                            metric: Arc::new(with_label(&e.metric, dst, &v)),
+                            drop_name: e.drop_name && dst != METRIC_NAME,
+                            v: e.v,
+                        },
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 /// The labels `absent()` reports: the equality matchers of its selector.
@@ -956,30 +991,12 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                     "invalid destination label name in label_replace(): {dst}"
                 )));
             }
-            Ok(Val::Vector(
-                input
-                    .into_iter()
-                    .map(|vector| {
-                        vector
-                            .into_iter()
-                            .map(|e| {
-                                let value = e.metric.get(&src).unwrap_or("");
-                                let Some(captures) = regex.captures(value) else {
-                                    return e;
-                                };
-                                let mut replaced = String::new();
-                                captures.expand(&replacement, &mut replaced);
-                                let metric = Arc::new(with_label(&e.metric, &dst, &replaced));
-                                Elem {
-                                    drop_name: e.drop_name && dst != METRIC_NAME,
-                                    metric,
-                                    v: e.v,
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ))
+            Ok(relabel(input, &dst, |labels| {
+                let captures = regex.captures(labels.get(&src).unwrap_or(""))?;
+                let mut replaced = String::new();
+                captures.expand(&replacement, &mut replaced);
+                Some(replaced)
+            }))
         }
         "label_join" => {
             let input = ev.vector(arg(call, 0)?)?;
@@ -993,29 +1010,13 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                     "invalid destination label name in label_join(): {dst}"
                 )));
             }
-            Ok(Val::Vector(
-                input
-                    .into_iter()
-                    .map(|vector| {
-                        vector
-                            .into_iter()
-                            .map(|e| {
-                                let joined: Vec<&str> = sources
-                                    .iter()
-                                    .map(|s| e.metric.get(s).unwrap_or(""))
-                                    .collect();
-                                let metric =
-                                    Arc::new(with_label(&e.metric, &dst, &joined.join(&separator)));
-                                Elem {
-                                    drop_name: e.drop_name && dst != METRIC_NAME,
-                                    metric,
-                                    v: e.v,
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ))
+            Ok(relabel(input, &dst, |labels| {
+                let joined: Vec<&str> = sources
+                    .iter()
+                    .map(|s| labels.get(s).unwrap_or(""))
+                    .collect();
+                Some(joined.join(&separator))
+            }))
         }
         "sort" | "sort_desc" => {
             let mut input = ev.vector(arg(call, 0)?)?;

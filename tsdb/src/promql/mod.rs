@@ -11,8 +11,8 @@ mod value;
 
 use std::time::Duration;
 
-pub use eval::Engine;
-pub use value::{QueryResult, Value, VectorSample};
+pub use eval::{selector_matchers, Engine};
+pub use value::{format_value, QueryResult, Value, VectorSample};
 
 #[derive(Clone, Debug)]
 pub struct EngineOptions {

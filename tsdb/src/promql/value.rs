@@ -46,3 +46,17 @@ pub struct QueryResult {
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
 }
+
+/// A float as Prometheus writes sample values: shortest round-trip decimal,
+/// never an exponent, and `NaN`, `+Inf`, `-Inf`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        format!("{v}")
+    }
+}
