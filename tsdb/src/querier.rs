@@ -20,12 +20,54 @@ pub enum QueryError {
     NoSelectiveMatcher,
 }
 
+/// Part `index` of `count` of a selection: a contiguous run of its series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Part {
+    pub const WHOLE: Part = Part { index: 0, count: 1 };
+
+    /// The positions of this part among `len` items.
+    pub fn range(&self, len: usize) -> std::ops::Range<usize> {
+        let count = self.count.max(1);
+        len * self.index / count..len * (self.index + 1) / count
+    }
+}
+
 /// What a query engine needs from storage. Implemented by [`crate::Db`].
 pub trait Querier: Send + Sync {
     /// Series matching every matcher, with their samples in `[mint, maxt]`,
     /// sorted by labels.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64)
         -> Result<Vec<Series>, QueryError>;
+    /// Part `part` of the series `select` returns, in the same order, handed
+    /// to `visit` one at a time so that their samples need not all be held
+    /// at once. The parts of a selection, concatenated in order, are the
+    /// selection; threads can read them at the same time. `samples` is only
+    /// valid during the call; `visit` returns `false` to stop early.
+    ///
+    /// This default reads the whole selection as part 0 (the other parts
+    /// are empty).
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        part: Part,
+        visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
+    ) -> Result<(), QueryError> {
+        if part.index == 0 {
+            for series in self.select(matchers, mint, maxt)? {
+                if !visit(series.labels, &series.samples) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
     /// Label names of series matching `matchers` (all series when empty).
     fn label_names(
         &self,

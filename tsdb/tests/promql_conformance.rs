@@ -52,6 +52,8 @@ fn engine() -> Engine {
         default_subquery_step_ms: 60_000,
         max_samples: 10_000,
         timeout: Duration::from_secs(100),
+        // Two readers, so that selections split into parts are checked too.
+        parallelism: 2,
     })
 }
 

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chunk::packed;
 use crate::index::postings_for_matchers;
+use crate::querier::Part;
 use index::{ChunkMeta, IndexReader};
 
 pub const META_FILE: &str = "meta.json";
@@ -151,8 +152,20 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
+        self.select_part(matchers, mint, maxt, Part::WHOLE)
+    }
+
+    /// Part `part` of what [`Block::select`] returns.
+    pub fn select_part(
+        &self,
+        matchers: &[&Matcher],
+        mint: i64,
+        maxt: i64,
+        part: Part,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
         let ids = postings_for_matchers(&self.index, matchers);
-        self.read_series(ids.into_iter().map(|id| id as u32), mint, maxt)
+        let ids = &ids[part.range(ids.len())];
+        self.read_series(ids.iter().map(|&id| id as u32), mint, maxt)
     }
 
     /// Every series with all its samples, in label order (compaction, inspect).

@@ -47,9 +47,18 @@ pub fn decode(key: &[u8]) -> Labels {
     Labels::from_sorted_unchecked(pairs(key).map(|(n, v)| Label::new(n, v)).collect())
 }
 
-/// Orders keys as their [`Labels`] order (pair by pair), without decoding.
+/// Orders keys as their [`Labels`] order (pair by pair), without decoding:
+/// at the first byte where two keys differ they are inside the same name or
+/// value, and the one whose field ends there (a separator) is the smaller.
 pub fn cmp(a: &[u8], b: &[u8]) -> Ordering {
-    pairs(a).cmp(pairs(b))
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => match (a[i], b[i]) {
+            (SEPARATOR, _) => Ordering::Less,
+            (_, SEPARATOR) => Ordering::Greater,
+            (x, y) => x.cmp(&y),
+        },
+        None => a.len().cmp(&b.len()),
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +89,23 @@ mod tests {
             for (j, b) in sets.iter().enumerate() {
                 assert_eq!(cmp(&keys[i], &keys[j]), a.cmp(b), "{a} vs {b}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn byte_order_is_label_order(
+            a in proptest::collection::btree_map("[a-c_]{1,3}", "[a-c\\x00é]{1,3}", 0..4),
+            b in proptest::collection::btree_map("[a-c_]{1,3}", "[a-c\\x00é]{1,3}", 0..4),
+        ) {
+            let to_labels = |m: &std::collections::BTreeMap<String, String>| {
+                Labels::from_sorted_unchecked(m.iter().map(|(n, v)| Label::new(n.as_str(), v.as_str())).collect())
+            };
+            let (la, lb) = (to_labels(&a), to_labels(&b));
+            let (mut ka, mut kb) = (Vec::new(), Vec::new());
+            of_labels(&la, &mut ka);
+            of_labels(&lb, &mut kb);
+            proptest::prop_assert_eq!(cmp(&ka, &kb), la.cmp(&lb));
         }
     }
 }

@@ -96,8 +96,14 @@ impl MemSeries {
 
     /// Samples with `mint <= t <= maxt`.
     pub fn samples_in(&self, mint: i64, maxt: i64) -> Vec<Sample> {
-        let c = self.chunks.lock();
         let mut out = Vec::new();
+        self.samples_into(mint, maxt, &mut out);
+        out
+    }
+
+    /// Appends the samples with `mint <= t <= maxt` to `out`.
+    pub fn samples_into(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let c = self.chunks.lock();
         for chunk in c.all() {
             let (Some(first), Some(last)) = (chunk.first_t(), chunk.last_t()) else {
                 continue;
@@ -107,7 +113,6 @@ impl MemSeries {
             }
             out.extend(chunk.iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
-        out
     }
 
     /// Drops chunks older than `cut`. Returns whether the series is now empty.

@@ -16,10 +16,11 @@ use promql_parser::parser::{
     self, AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset,
     VectorMatchCardinality, VectorSelector,
 };
+use rustc_hash::FxHashMap;
 
 use super::value::{QueryResult, Value, VectorSample};
 use super::{EngineOptions, PromqlError};
-use crate::querier::{Querier, Series};
+use crate::querier::{Part, Querier, Series};
 
 pub(super) type Metric = Arc<Labels>;
 
@@ -188,23 +189,7 @@ impl Engine {
                     .map(|(&t, v)| Sample::new(t, v))
                     .collect(),
             }]),
-            Val::Vector(per_step) => {
-                let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::new();
-                for (&t, vector) in steps.iter().zip(per_step) {
-                    for sample in finish_vector(vector, t)? {
-                        by_labels
-                            .entry(sample.labels)
-                            .or_default()
-                            .push(Sample::new(t, sample.v));
-                    }
-                }
-                let mut series: Vec<Series> = by_labels
-                    .into_iter()
-                    .map(|(labels, samples)| Series { labels, samples })
-                    .collect();
-                series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                Value::Matrix(series)
-            }
+            Val::Vector(per_step) => Value::Matrix(assemble_matrix(&steps, per_step)?),
             Val::Str(_) | Val::Matrix(_) => {
                 return Err(exec(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
@@ -246,6 +231,53 @@ fn expr_type_name(expr: &Expr) -> &'static str {
         parser::value::ValueType::Matrix => "range vector",
         parser::value::ValueType::String => "string",
     }
+}
+
+/// The series of a range query from its per-step vectors: delayed
+/// `__name__` removal applied, sorted by labels, a label set at most once
+/// per step. Elements of one series share their `Arc<Labels>` across steps,
+/// so labels are finished once per distinct `Arc`, not once per element.
+fn assemble_matrix(steps: &[i64], per_step: Vec<Vector>) -> Result<Vec<Series>, PromqlError> {
+    // (metric address, drop_name) → index into `series`.
+    let mut by_metric: FxHashMap<(usize, bool), usize> = FxHashMap::default();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    let mut series: Vec<Series> = Vec::new();
+    // The step each series last got a sample at, to catch duplicates.
+    let mut last_step: Vec<usize> = Vec::new();
+    let mut keep_alive: Vec<Metric> = Vec::new();
+    for (i, (&t, vector)) in steps.iter().zip(per_step).enumerate() {
+        for e in vector {
+            let key = (Arc::as_ptr(&e.metric) as usize, e.drop_name);
+            let at = match by_metric.get(&key) {
+                Some(&at) => at,
+                None => {
+                    let labels = if e.drop_name {
+                        without_name(&e.metric)
+                    } else {
+                        (*e.metric).clone()
+                    };
+                    let at = *by_labels.entry(labels.clone()).or_insert_with(|| {
+                        series.push(Series {
+                            labels,
+                            samples: Vec::new(),
+                        });
+                        last_step.push(usize::MAX);
+                        series.len() - 1
+                    });
+                    by_metric.insert(key, at);
+                    keep_alive.push(e.metric.clone());
+                    at
+                }
+            };
+            if last_step[at] == i {
+                return Err(exec("vector cannot contain metrics with the same labelset"));
+            }
+            last_step[at] = i;
+            series[at].samples.push(Sample::new(t, e.v));
+        }
+    }
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(series)
 }
 
 /// Applies delayed `__name__` removal and refuses duplicate label sets.
@@ -441,41 +473,108 @@ impl Evaluator<'_> {
         let at = self.resolve_at(&vs.at);
         let lookback = self.options.lookback_ms;
         let (ends, lo, hi) = self.selection_ends(at, offset);
-        let series = self
-            .querier
-            .select(&matchers, lo - lookback + 1, hi)
-            .map_err(|e| PromqlError::Storage(e.to_string()))?;
-        let metrics: Vec<Metric> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
         // Step ends never decrease, so one cursor per series walks its samples
         // once for all steps (instead of a binary search per step).
-        let mut out: Vec<Vector> = vec![Vec::new(); ends.len()];
-        for (s, metric) in series.iter().zip(&metrics) {
-            let mut next = 0;
-            for (vector, &end) in out.iter_mut().zip(&ends) {
-                while next < s.samples.len() && s.samples[next].t <= end {
-                    next += 1;
+        let parts = self.select_parts(
+            &matchers,
+            lo - lookback + 1,
+            hi,
+            || vec![Vec::new(); ends.len()],
+            |out: &mut Vec<Vector>, labels, samples| {
+                let metric: Metric = Arc::new(labels);
+                let mut next = 0;
+                let mut selected = 0;
+                for (vector, &end) in out.iter_mut().zip(&ends) {
+                    while next < samples.len() && samples[next].t <= end {
+                        next += 1;
+                    }
+                    let Some(sample) = next.checked_sub(1).map(|i| samples[i]) else {
+                        continue;
+                    };
+                    if sample.t <= end.saturating_sub(lookback)
+                        || model::sample::is_stale_nan(sample.v)
+                    {
+                        continue;
+                    }
+                    vector.push(Elem {
+                        metric: metric.clone(),
+                        v: if timestamps {
+                            sample.t as f64 / 1000.0
+                        } else {
+                            sample.v
+                        },
+                        drop_name: timestamps,
+                    });
+                    selected += 1;
                 }
-                let Some(sample) = next.checked_sub(1).map(|i| s.samples[i]) else {
-                    continue;
-                };
-                if sample.t <= end.saturating_sub(lookback) || model::sample::is_stale_nan(sample.v)
-                {
-                    continue;
-                }
-                vector.push(Elem {
-                    metric: metric.clone(),
-                    v: if timestamps {
-                        sample.t as f64 / 1000.0
-                    } else {
-                        sample.v
-                    },
-                    drop_name: timestamps,
-                });
+                // As Prometheus counts: the points selected, one per series and step.
+                selected
+            },
+        )?;
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().unwrap_or_default();
+        for part in parts {
+            for (vector, more) in out.iter_mut().zip(part) {
+                vector.extend(more);
             }
         }
-        // As Prometheus counts: the points selected, one per series and step.
-        self.check_limits(out.iter().map(Vec::len).sum())?;
         Ok(Val::Vector(out))
+    }
+
+    /// Reads the series matching `matchers` in `[mint, maxt]` on up to
+    /// `parallelism` threads, each a contiguous part of the selection with
+    /// its own state from `init`; the states come back in selection order.
+    /// `visit` returns the samples it took, counted against the query's
+    /// `max_samples`; reading stops once that is exceeded.
+    fn select_parts<S: Send>(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        init: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, Labels, &[Sample]) -> usize + Sync,
+    ) -> Result<Vec<S>, PromqlError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let taken = AtomicUsize::new(0);
+        let budget = self.options.max_samples.saturating_sub(self.samples.get());
+        let count = self.options.parallelism.max(1);
+        let read = |index: usize| -> Result<S, PromqlError> {
+            let mut state = init();
+            self.querier
+                .select_each(
+                    matchers,
+                    mint,
+                    maxt,
+                    Part { index, count },
+                    &mut |labels, samples| {
+                        let n = visit(&mut state, labels, samples);
+                        taken.fetch_add(n, Ordering::Relaxed) + n <= budget
+                    },
+                )
+                .map_err(|e| PromqlError::Storage(e.to_string()))?;
+            Ok(state)
+        };
+        let states: Vec<Result<S, PromqlError>> = if count == 1 {
+            vec![read(0)]
+        } else {
+            std::thread::scope(|scope| {
+                let others: Vec<_> = (1..count)
+                    .map(|index| scope.spawn(move || read(index)))
+                    .collect();
+                let mut states = vec![read(0)];
+                for handle in others {
+                    states.push(
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    );
+                }
+                states
+            })
+        };
+        let states = states.into_iter().collect::<Result<Vec<S>, _>>()?;
+        self.check_limits(taken.into_inner())?;
+        Ok(states)
     }
 
     /// Loads a range argument (`x[5m]` or a subquery) for every step.
@@ -489,23 +588,24 @@ impl Evaluator<'_> {
                 let at = self.resolve_at(&vs.at);
                 let range = millis(&ms.range);
                 let (_, lo, hi) = self.selection_ends(at, offset);
-                let series = self
-                    .querier
-                    .select(&matchers, lo.saturating_sub(range) + 1, hi)
-                    .map_err(|e| PromqlError::Storage(e.to_string()))?;
-                self.check_limits(series.iter().map(|s| s.samples.len()).sum())?;
+                let parts = self.select_parts(
+                    &matchers,
+                    lo.saturating_sub(range) + 1,
+                    hi,
+                    Vec::new,
+                    |series: &mut Vec<(Metric, Vec<Sample>, bool)>, labels, samples| {
+                        let live: Vec<Sample> = samples
+                            .iter()
+                            .filter(|x| !model::sample::is_stale_nan(x.v))
+                            .copied()
+                            .collect();
+                        series.push((Arc::new(labels), live, false));
+                        samples.len()
+                    },
+                )?;
+                let series = parts.into_iter().flatten().collect();
                 Ok(RangeArg {
-                    series: series
-                        .into_iter()
-                        .map(|s| {
-                            let samples = s
-                                .samples
-                                .into_iter()
-                                .filter(|x| !model::sample::is_stale_nan(x.v))
-                                .collect();
-                            (Arc::new(s.labels), samples, false)
-                        })
-                        .collect(),
+                    series,
                     range,
                     offset,
                     at,
@@ -614,6 +714,7 @@ impl Evaluator<'_> {
         };
         let input = self.vector(&agg.expr)?;
         let mut cache = super::functions::GroupCache::default();
+        let mut buckets = super::functions::Buckets::default();
         let mut out = Vec::with_capacity(input.len());
         for (i, vector) in input.into_iter().enumerate() {
             let param_at = |p: &Option<Val>| -> Option<f64> {
@@ -646,11 +747,17 @@ impl Evaluator<'_> {
                         Some(q),
                         &agg.modifier,
                         &mut cache,
+                        &mut buckets,
                     )
                 }
-                _ => {
-                    super::functions::aggregate_simple(vector, op, None, &agg.modifier, &mut cache)
-                }
+                _ => super::functions::aggregate_simple(
+                    vector,
+                    op,
+                    None,
+                    &agg.modifier,
+                    &mut cache,
+                    &mut buckets,
+                ),
             };
             self.check_limits(result.len())?;
             out.push(result);
@@ -702,11 +809,19 @@ impl Evaluator<'_> {
                 let fill =
                     modifier.map_or((None, None), |m| (m.fill_values.lhs, m.fill_values.rhs));
                 let mut out = Vec::with_capacity(l.len());
+                let mut cache = MatchCache::default();
                 for (lv, rv) in l.into_iter().zip(r) {
                     let result = if op.is_set_operator() {
-                        set_op(op, lv, rv, matching)
+                        set_op(op, lv, rv, matching, &mut cache)
                     } else {
-                        vector_vector(op, lv, rv, matching, card, return_bool, fill)?
+                        let operands = Operands {
+                            op,
+                            matching,
+                            card,
+                            return_bool,
+                            fill,
+                        };
+                        vector_vector(&operands, lv, rv, &mut cache)?
                     };
                     self.check_limits(result.len())?;
                     out.push(result);
@@ -794,25 +909,76 @@ fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Vec<(String, 
     }
 }
 
-fn set_op(op: TokenType, lhs: Vector, rhs: Vector, matching: Option<&LabelModifier>) -> Vector {
-    let rhs_sigs: std::collections::HashSet<Vec<(String, String)>> =
-        rhs.iter().map(|e| signature(&e.metric, matching)).collect();
+/// What one binary operation between instant vectors learns about its
+/// series, kept across its steps: a series keeps its `Arc<Labels>` from step
+/// to step, so its match signature and its result labels are computed once.
+#[derive(Default)]
+struct MatchCache {
+    /// Input metric (by address; the `Arc` is kept so the address stays its
+    /// own) → signature id.
+    signature_of: FxHashMap<usize, (Metric, u32)>,
+    signature_ids: HashMap<Vec<(String, String)>, u32>,
+    signatures: Vec<Vec<(String, String)>>,
+    /// (many-side metric, one-side metric) addresses → result metric and the
+    /// id of its final label set (after `__name__` removal).
+    results: FxHashMap<(usize, usize, bool), (Metric, u32)>,
+    final_ids: HashMap<Labels, u32>,
+    /// The stand-in "one" side of `fill_right(v)`/`fill_left(v)`.
+    empty: Option<Metric>,
+}
+
+impl MatchCache {
+    fn signature(&mut self, metric: &Metric, matching: Option<&LabelModifier>) -> u32 {
+        let address = Arc::as_ptr(metric) as usize;
+        if let Some((_, id)) = self.signature_of.get(&address) {
+            return *id;
+        }
+        let sig = signature(metric, matching);
+        let next = self.signatures.len() as u32;
+        let id = *self.signature_ids.entry(sig.clone()).or_insert(next);
+        if id == next {
+            self.signatures.push(sig);
+        }
+        self.signature_of.insert(address, (metric.clone(), id));
+        id
+    }
+
+    fn empty(&mut self) -> Metric {
+        self.empty
+            .get_or_insert_with(|| Arc::new(Labels::from_sorted_unchecked(Vec::new())))
+            .clone()
+    }
+}
+
+fn set_op(
+    op: TokenType,
+    lhs: Vector,
+    rhs: Vector,
+    matching: Option<&LabelModifier>,
+    cache: &mut MatchCache,
+) -> Vector {
+    let rhs_sigs: std::collections::HashSet<u32> = rhs
+        .iter()
+        .map(|e| cache.signature(&e.metric, matching))
+        .collect();
     match op.id() {
         token::T_LAND => lhs
             .into_iter()
-            .filter(|e| rhs_sigs.contains(&signature(&e.metric, matching)))
+            .filter(|e| rhs_sigs.contains(&cache.signature(&e.metric, matching)))
             .collect(),
         token::T_LUNLESS => lhs
             .into_iter()
-            .filter(|e| !rhs_sigs.contains(&signature(&e.metric, matching)))
+            .filter(|e| !rhs_sigs.contains(&cache.signature(&e.metric, matching)))
             .collect(),
         _ => {
-            let lhs_sigs: std::collections::HashSet<Vec<(String, String)>> =
-                lhs.iter().map(|e| signature(&e.metric, matching)).collect();
+            let lhs_sigs: std::collections::HashSet<u32> = lhs
+                .iter()
+                .map(|e| cache.signature(&e.metric, matching))
+                .collect();
             let mut out = lhs;
             out.extend(
                 rhs.into_iter()
-                    .filter(|e| !lhs_sigs.contains(&signature(&e.metric, matching))),
+                    .filter(|e| !lhs_sigs.contains(&cache.signature(&e.metric, matching))),
             );
             out
         }
@@ -824,15 +990,63 @@ fn describe_signature(sig: &[(String, String)]) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
-fn vector_vector(
+/// A binary operation between two instant vectors, as written.
+struct Operands<'a> {
     op: TokenType,
+    matching: Option<&'a LabelModifier>,
+    card: &'a VectorMatchCardinality,
+    return_bool: bool,
+    /// `fill_left` / `fill_right` values.
+    fill: (Option<f64>, Option<f64>),
+}
+
+/// The labels of a result element: from the "many" side (the left one for
+/// one-to-one), narrowed by `on`/`ignoring` for one-to-one matching, plus
+/// the `group_left`/`group_right` labels copied from the "one" side.
+fn result_labels(operands: &Operands<'_>, many: &Labels, one: &Labels) -> Labels {
+    let mut labels: Labels = many.clone();
+    if matches!(operands.card, VectorMatchCardinality::OneToOne) {
+        labels = match operands.matching {
+            Some(LabelModifier::Include(on)) => Labels::from_sorted_unchecked(
+                labels
+                    .iter()
+                    .filter(|x| on.labels.contains(&x.name))
+                    .cloned()
+                    .collect(),
+            ),
+            Some(LabelModifier::Exclude(ignoring)) => Labels::from_sorted_unchecked(
+                labels
+                    .iter()
+                    .filter(|x| !ignoring.labels.contains(&x.name))
+                    .cloned()
+                    .collect(),
+            ),
+            None => labels,
+        };
+    }
+    let include: &[String] = match operands.card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
+        _ => &[],
+    };
+    for name in include {
+        labels = with_label(&labels, name, one.get(name).unwrap_or(""));
+    }
+    labels
+}
+
+fn vector_vector(
+    operands: &Operands<'_>,
     lhs: Vector,
     rhs: Vector,
-    matching: Option<&LabelModifier>,
-    card: &VectorMatchCardinality,
-    return_bool: bool,
-    fill: (Option<f64>, Option<f64>),
+    cache: &mut MatchCache,
 ) -> Result<Vector, PromqlError> {
+    let Operands {
+        op,
+        matching,
+        card,
+        return_bool,
+        fill,
+    } = *operands;
     let comparison = op.is_comparison_operator();
     // The "one" side is indexed by signature; the other side is iterated.
     let (many, one, one_is_rhs) = match card {
@@ -843,19 +1057,20 @@ fn vector_vector(
     // a missing "one"-side element. For group_right upstream swaps the
     // operands before applying them, so this holds for both directions.
     let (fill_many, fill_one) = fill;
-    let mut index: HashMap<Vec<(String, String)>, Elem> = HashMap::new();
-    let mut one_order: Vec<Vec<(String, String)>> = Vec::new();
-    let mut duplicates: HashMap<Vec<(String, String)>, Vec<Metric>> = HashMap::new();
+    let mut index: FxHashMap<u32, Elem> =
+        FxHashMap::with_capacity_and_hasher(one.len(), Default::default());
+    let mut one_order: Vec<u32> = Vec::new();
+    let mut duplicates: HashMap<u32, Vec<Metric>> = HashMap::new();
     for e in one {
-        let sig = signature(&e.metric, matching);
+        let sig = cache.signature(&e.metric, matching);
         if let Some(first) = index.get(&sig) {
             duplicates
-                .entry(sig.clone())
+                .entry(sig)
                 .or_insert_with(|| vec![first.metric.clone()])
                 .push(e.metric.clone());
             continue;
         }
-        one_order.push(sig.clone());
+        one_order.push(sig);
         index.insert(sig, e);
     }
     if let Some(sig) = one_order.iter().find(|sig| duplicates.contains_key(*sig)) {
@@ -863,30 +1078,25 @@ fn vector_vector(
         let listed: Vec<String> = duplicates[sig].iter().map(|m| m.to_string()).collect();
         return Err(exec(format!(
             "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}];many-to-many matching not allowed: matching labels must be unique on one side",
-            describe_signature(sig),
+            describe_signature(&cache.signatures[*sig as usize]),
             listed.join(", ")
         )));
     }
-    let include: &[String] = match card {
-        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
-        _ => &[],
-    };
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     let mut out = Vec::new();
-    let mut seen_one_to_one: HashMap<Vec<(String, String)>, ()> = HashMap::new();
-    let mut seen_metrics: std::collections::HashSet<Labels> = std::collections::HashSet::new();
-    let mut matched: std::collections::HashSet<Vec<(String, String)>> =
-        std::collections::HashSet::new();
+    let mut seen_one_to_one: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mut seen_results: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mut matched: std::collections::HashSet<u32> = std::collections::HashSet::new();
     let filled = fill_one.map(|v| Elem {
-        metric: Arc::new(Labels::from_sorted_unchecked(Vec::new())),
+        metric: cache.empty(),
         v,
         drop_name: false,
     });
     for e in many {
-        let sig = signature(&e.metric, matching);
+        let sig = cache.signature(&e.metric, matching);
         let other = match index.get(&sig) {
             Some(other) => {
-                matched.insert(sig.clone());
+                matched.insert(sig);
                 other
             }
             None => match &filled {
@@ -894,7 +1104,7 @@ fn vector_vector(
                 None => continue,
             },
         };
-        if one_to_one && seen_one_to_one.insert(sig.clone(), ()).is_some() {
+        if one_to_one && !seen_one_to_one.insert(sig) {
             return Err(exec(
                 "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
             ));
@@ -908,45 +1118,35 @@ fn vector_vector(
                 continue;
             }
         }
-        // Result labels come from the "many" side (the left one for one-to-one).
-        let mut labels: Labels = (*e.metric).clone();
-        if one_to_one {
-            labels = match matching {
-                Some(LabelModifier::Include(on)) => Labels::from_sorted_unchecked(
-                    labels
-                        .iter()
-                        .filter(|x| on.labels.contains(&x.name))
-                        .cloned()
-                        .collect(),
-                ),
-                Some(LabelModifier::Exclude(ignoring)) => Labels::from_sorted_unchecked(
-                    labels
-                        .iter()
-                        .filter(|x| !ignoring.labels.contains(&x.name))
-                        .cloned()
-                        .collect(),
-                ),
-                None => labels,
-            };
-        }
-        for name in include {
-            labels = with_label(&labels, name, other.metric.get(name).unwrap_or(""));
-        }
         let drop_name = !comparison || return_bool || e.drop_name;
-        if !one_to_one {
-            let final_labels = if drop_name {
-                without_name(&labels)
-            } else {
-                labels.clone()
-            };
-            if !seen_metrics.insert(final_labels) {
-                return Err(exec(
-                    "multiple matches for labels: grouping labels must ensure unique matches",
-                ));
+        let key = (
+            Arc::as_ptr(&e.metric) as usize,
+            Arc::as_ptr(&other.metric) as usize,
+            drop_name,
+        );
+        let (metric, final_id) = match cache.results.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let labels = result_labels(operands, &e.metric, &other.metric);
+                let final_labels = if drop_name {
+                    without_name(&labels)
+                } else {
+                    labels.clone()
+                };
+                let next = cache.final_ids.len() as u32;
+                let final_id = *cache.final_ids.entry(final_labels).or_insert(next);
+                let found = (Arc::new(labels), final_id);
+                cache.results.insert(key, found.clone());
+                found
             }
+        };
+        if !one_to_one && !seen_results.insert(final_id) {
+            return Err(exec(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ));
         }
         out.push(Elem {
-            metric: Arc::new(labels),
+            metric,
             v: if comparison && !return_bool { l.v } else { v },
             drop_name,
         });
@@ -971,7 +1171,7 @@ fn vector_vector(
                     v = l;
                 }
             }
-            let labels = sig
+            let labels = cache.signatures[*sig as usize]
                 .iter()
                 .map(|(n, value)| Label::new(n.clone(), value.clone()))
                 .collect();

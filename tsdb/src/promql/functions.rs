@@ -9,6 +9,7 @@ use chrono::{Datelike, Timelike};
 use model::{Label, Labels, Sample, METRIC_NAME};
 use promql_parser::parser::token;
 use promql_parser::parser::{Call, Expr, LabelModifier};
+use rustc_hash::FxHashMap;
 
 use super::eval::{window, with_label, Elem, Evaluator, Metric, RangeArg, Val, Vector};
 use super::PromqlError;
@@ -159,9 +160,25 @@ fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
 pub(super) struct GroupCache {
     /// Input metric (by address; the `Arc` is kept so the address stays its
     /// own) → group id.
-    by_metric: HashMap<usize, (Metric, usize)>,
+    by_metric: FxHashMap<usize, (Metric, usize)>,
     ids: HashMap<Labels, usize>,
     labels: Vec<Metric>,
+    /// Per group id: its position among this step's groups, or `usize::MAX`.
+    position: Vec<usize>,
+}
+
+/// One step's elements bucketed by group, in order of first appearance;
+/// buffers are reused from step to step.
+#[derive(Default)]
+pub(super) struct Buckets {
+    /// Group ids in order of first appearance.
+    groups: Vec<usize>,
+    /// `values[starts[i]..starts[i + 1]]` are group `i`'s values, in input order.
+    starts: Vec<usize>,
+    values: Vec<f64>,
+    /// Whether any element of group `i` had its name marked for removal.
+    drop_name: Vec<bool>,
+    slot_of: Vec<usize>,
 }
 
 impl GroupCache {
@@ -175,9 +192,55 @@ impl GroupCache {
         let id = *self.ids.entry(labels.clone()).or_insert(next);
         if id == next {
             self.labels.push(Arc::new(labels));
+            self.position.push(usize::MAX);
         }
         self.by_metric.insert(address, (metric.clone(), id));
         id
+    }
+
+    /// Buckets one step's values by group (a counting sort: no allocation
+    /// per group or step once the buffers have grown).
+    fn bucket(&mut self, vector: &Vector, modifier: &Option<LabelModifier>, out: &mut Buckets) {
+        out.groups.clear();
+        out.slot_of.clear();
+        out.drop_name.clear();
+        let mut counts: Vec<usize> = std::mem::take(&mut out.starts);
+        counts.clear();
+        for e in vector {
+            let id = self.group_of(&e.metric, modifier);
+            let slot = match self.position[id] {
+                usize::MAX => {
+                    self.position[id] = out.groups.len();
+                    out.groups.push(id);
+                    counts.push(0);
+                    out.drop_name.push(false);
+                    out.groups.len() - 1
+                }
+                slot => slot,
+            };
+            counts[slot] += 1;
+            out.drop_name[slot] |= e.drop_name;
+            out.slot_of.push(slot);
+        }
+        for &id in &out.groups {
+            self.position[id] = usize::MAX;
+        }
+        // Counts to start offsets, then scatter in input order.
+        let mut start = 0;
+        for count in counts.iter_mut() {
+            let n = *count;
+            *count = start;
+            start += n;
+        }
+        counts.push(start);
+        out.values.clear();
+        out.values.resize(start, 0.0);
+        let mut next = counts.clone();
+        for (e, &slot) in vector.iter().zip(&out.slot_of) {
+            out.values[next[slot]] = e.v;
+            next[slot] += 1;
+        }
+        out.starts = counts;
     }
 }
 
@@ -188,7 +251,7 @@ fn groups(
     cache: &mut GroupCache,
 ) -> Vec<(Metric, Vec<Elem>)> {
     let mut order: Vec<(Metric, Vec<Elem>)> = Vec::new();
-    let mut position: HashMap<usize, usize> = HashMap::new();
+    let mut position: FxHashMap<usize, usize> = FxHashMap::default();
     for e in vector {
         let id = cache.group_of(&e.metric, modifier);
         let at = *position.entry(id).or_insert_with(|| {
@@ -206,43 +269,46 @@ pub(super) fn aggregate_simple(
     param: Option<f64>,
     modifier: &Option<LabelModifier>,
     cache: &mut GroupCache,
+    buckets: &mut Buckets,
 ) -> Vector {
-    groups(vector, modifier, cache)
-        .into_iter()
-        .map(|(labels, elems)| {
-            let mut values: Vec<f64> = elems.iter().map(|e| e.v).collect();
-            let v = match op {
-                token::T_SUM => kahan_sum(values.iter().copied()),
-                token::T_AVG => mean(&values),
-                token::T_COUNT => values.len() as f64,
-                token::T_GROUP => 1.0,
-                token::T_MIN => {
-                    values
-                        .iter()
-                        .copied()
-                        .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m })
-                }
-                token::T_MAX => {
-                    values
-                        .iter()
-                        .copied()
-                        .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m })
-                }
-                token::T_STDVAR => variance(&values),
-                token::T_STDDEV => variance(&values).sqrt(),
-                token::T_QUANTILE => quantile(param.unwrap_or(f64::NAN), &mut values),
-                _ => f64::NAN,
-            };
-            // `by (__name__)` keeps a name marked for removal; it still goes
-            // at the end unless a later function (label_replace) sets it again.
-            let drop_name = labels.get(METRIC_NAME).is_some() && elems.iter().any(|e| e.drop_name);
-            Elem {
-                metric: labels,
-                v,
-                drop_name,
+    cache.bucket(&vector, modifier, buckets);
+    drop(vector);
+    let mut out = Vec::with_capacity(buckets.groups.len());
+    for (slot, &id) in buckets.groups.iter().enumerate() {
+        let values = &mut buckets.values[buckets.starts[slot]..buckets.starts[slot + 1]];
+        let v = match op {
+            token::T_SUM => kahan_sum(values.iter().copied()),
+            token::T_AVG => mean(values),
+            token::T_COUNT => values.len() as f64,
+            token::T_GROUP => 1.0,
+            token::T_MIN => {
+                values
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m })
             }
-        })
-        .collect()
+            token::T_MAX => {
+                values
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m })
+            }
+            token::T_STDVAR => variance(values),
+            token::T_STDDEV => variance(values).sqrt(),
+            token::T_QUANTILE => quantile(param.unwrap_or(f64::NAN), values),
+            _ => f64::NAN,
+        };
+        let labels = cache.labels[id].clone();
+        // `by (__name__)` keeps a name marked for removal; it still goes
+        // at the end unless a later function (label_replace) sets it again.
+        let drop_name = labels.get(METRIC_NAME).is_some() && buckets.drop_name[slot];
+        out.push(Elem {
+            metric: labels,
+            v,
+            drop_name,
+        });
+    }
+    out
 }
 
 pub(super) fn top_k(
@@ -491,24 +557,33 @@ fn over_windows(
     drop_name: bool,
     f: impl Fn(&[Sample], i64, i64, usize) -> Option<f64>,
 ) -> Val {
-    let mut out = Vec::with_capacity(ev.steps.len());
-    for (i, &t) in ev.steps.iter().enumerate() {
-        let end = arg.window_end(t);
-        let mut vector = Vec::new();
-        for (metric, samples, dropped) in &arg.series {
-            let w = window(samples, end, arg.range);
-            if w.is_empty() {
+    let mut out: Vec<Vector> = vec![Vec::new(); ev.steps.len()];
+    let ends: Vec<i64> = ev.steps.iter().map(|&t| arg.window_end(t)).collect();
+    // Series by series, with the window's two edges moving forward through
+    // the samples as the steps advance (window ends never decrease): one
+    // pass over each series instead of two binary searches per step.
+    for (metric, samples, dropped) in &arg.series {
+        let (mut lo, mut hi) = (0, 0);
+        for (i, &end) in ends.iter().enumerate() {
+            let start = end.saturating_sub(arg.range);
+            while lo < samples.len() && samples[lo].t <= start {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < samples.len() && samples[hi].t <= end {
+                hi += 1;
+            }
+            if lo == hi {
                 continue;
             }
-            if let Some(v) = f(w, end - arg.range, end, i) {
-                vector.push(Elem {
+            if let Some(v) = f(&samples[lo..hi], start, end, i) {
+                out[i].push(Elem {
                     metric: metric.clone(),
                     v,
                     drop_name: drop_name || *dropped,
                 });
             }
         }
-        out.push(vector);
     }
     Val::Vector(out)
 }

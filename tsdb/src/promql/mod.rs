@@ -24,6 +24,8 @@ pub struct EngineOptions {
     /// `query.max-samples`).
     pub max_samples: usize,
     pub timeout: Duration,
+    /// Threads that read one selection from storage, each a part of it.
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -33,6 +35,7 @@ impl Default for EngineOptions {
             default_subquery_step_ms: 60_000,
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
