@@ -1,12 +1,17 @@
 //! Typical dashboard queries, evaluated by the PromQL engine over a
 //! node-exporter-like fleet of 100k series and one hour of 15 s scrapes
-//! (24 M samples), as `query_range` at step 60 s: once with the data in the
-//! head, once with the same data persisted to a block.
+//! (24 M samples), as `query_range` at step 60 s: with the data in the head,
+//! with the same data persisted to a block, and split between blocks and the
+//! head.
 //!
 //! `cargo bench -p vigil-benches --bench dashboard`
 //! (`VIGIL_BENCH_SERIES=20000` for a quicker, smaller run.)
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+/// The server's allocator, so that the engine is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tsdb::metrics::TsdbMetrics;
 use tsdb::promql::{Engine, EngineOptions, Value};
 use tsdb::wal::record::RefSample;
@@ -101,7 +106,22 @@ fn dashboard(c: &mut Criterion) {
     let block_db_dir = dir.path().join("block");
     std::fs::create_dir_all(&block_db_dir).unwrap();
     std::fs::rename(&snapshot, block_db_dir.join("blocks")).unwrap();
-    let block_db = Db::open(&block_db_dir, options, TsdbMetrics::unregistered()).unwrap();
+    let block_db = Db::open(&block_db_dir, options.clone(), TsdbMetrics::unregistered()).unwrap();
+    // What a dashboard over recent hours reads: older data in blocks (cut
+    // every 20 minutes here), the newest in the head.
+    let mixed_db = Db::open(
+        &dir.path().join("mixed"),
+        Options {
+            block_range: 20 * 60_000,
+            retention_time: None,
+            ..options
+        },
+        TsdbMetrics::unregistered(),
+    )
+    .unwrap();
+    load(&mixed_db, &workload);
+    mixed_db.run_maintenance().unwrap();
+    assert!(!mixed_db.blocks().is_empty() && mixed_db.head().num_series() > 0);
 
     let engine = Engine::new(EngineOptions::default());
     let start = config.start_ms + 60_000;
@@ -110,17 +130,19 @@ fn dashboard(c: &mut Criterion) {
     group.sample_size(10);
     for (name, query) in QUERIES {
         let head_result = engine.range(&db, query, start, end, 60_000).unwrap();
-        let block_result = engine.range(&block_db, query, start, end, 60_000).unwrap();
-        assert_eq!(
-            format!("{:?}", head_result.value),
-            format!("{:?}", block_result.value),
-            "{name}: the head and the block answer differently"
-        );
+        for (source, db) in [("block", &block_db), ("mixed", &mixed_db)] {
+            let result = engine.range(db, query, start, end, 60_000).unwrap();
+            assert_eq!(
+                format!("{:?}", head_result.value),
+                format!("{:?}", result.value),
+                "{name}: the head and the {source} answer differently"
+            );
+        }
         assert!(
             matches!(&head_result.value, Value::Matrix(m) if !m.is_empty()),
             "{name}: empty result"
         );
-        for (source, db) in [("head", &db), ("block", &block_db)] {
+        for (source, db) in [("head", &db), ("block", &block_db), ("mixed", &mixed_db)] {
             group.bench_function(format!("{source}/{name}"), |b| {
                 b.iter(|| engine.range(db, query, start, end, 60_000).unwrap())
             });

@@ -25,9 +25,10 @@ use crate::block::{Block, BlockError};
 use crate::head::Head;
 use crate::metrics::TsdbMetrics;
 use crate::querier::{
-    label_names_of, label_values_of, merge_samples, merge_sources, sorted_unique, Part, Querier,
-    QueryError, Series,
+    label_names_of, label_values_of, merge_samples, merge_sources, sorted_unique, Querier,
+    QueryError, Selection, Series,
 };
+use crate::selection::DbSelection;
 use crate::wal::WalOptions;
 
 #[derive(Clone, Debug)]
@@ -457,44 +458,20 @@ impl Querier for Db {
         Ok(merge_sources(sources))
     }
 
-    fn select_each(
-        &self,
+    fn selection<'a>(
+        &'a self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-        part: Part,
-        visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
-    ) -> Result<(), QueryError> {
-        let refs: Vec<&Matcher> = matchers.iter().collect();
+    ) -> Result<Box<dyn Selection + 'a>, QueryError> {
         let blocks: Vec<Arc<Block>> = self
             .blocks()
             .into_iter()
             .filter(|b| b.overlaps(mint, maxt))
             .collect();
-        let head_overlaps = self
-            .head
-            .time_range()
-            .is_some_and(|(lo, hi)| lo <= maxt && hi >= mint);
-        // One source is read part by part; several are merged as part 0.
-        let series = match (blocks.as_slice(), head_overlaps) {
-            ([], _) => {
-                self.head.select_each(&refs, mint, maxt, part, visit);
-                return Ok(());
-            }
-            ([block], false) => block.select_part(&refs, mint, maxt, part)?,
-            _ if part.index == 0 => self
-                .select(matchers, mint, maxt)?
-                .into_iter()
-                .map(|s| (s.labels, s.samples))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (labels, samples) in series {
-            if !visit(labels, &samples) {
-                break;
-            }
-        }
-        Ok(())
+        Ok(Box::new(DbSelection::new(
+            &self.head, blocks, matchers, mint, maxt,
+        )?))
     }
 
     fn label_names(

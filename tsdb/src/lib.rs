@@ -16,6 +16,7 @@ pub mod index;
 pub mod metrics;
 pub mod promql;
 pub mod querier;
+pub mod selection;
 pub mod wal;
 
 pub use db::{Db, Options};

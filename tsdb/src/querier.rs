@@ -20,20 +20,47 @@ pub enum QueryError {
     NoSelectiveMatcher,
 }
 
-/// Part `index` of `count` of a selection: a contiguous run of its series.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Part {
-    pub index: usize,
-    pub count: usize,
+/// A selection resolved against the index: its series in label order,
+/// read range by range (ranges may be read by several threads at once), so
+/// that their samples need not all be held at once.
+pub trait Selection: Send + Sync {
+    /// How many series the selection may hold (some may turn out to have no
+    /// samples in its time range; `visit` skips those).
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Hands the series at positions `range` with their samples to `visit`,
+    /// in order. `samples` is only valid during the call; `visit` returns
+    /// `false` to stop early.
+    fn visit(
+        &self,
+        range: std::ops::Range<usize>,
+        visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
+    ) -> Result<(), QueryError>;
 }
 
-impl Part {
-    pub const WHOLE: Part = Part { index: 0, count: 1 };
+/// A selection already read into memory.
+pub struct Materialized(pub Vec<Series>);
 
-    /// The positions of this part among `len` items.
-    pub fn range(&self, len: usize) -> std::ops::Range<usize> {
-        let count = self.count.max(1);
-        len * self.index / count..len * (self.index + 1) / count
+impl Selection for Materialized {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn visit(
+        &self,
+        range: std::ops::Range<usize>,
+        visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
+    ) -> Result<(), QueryError> {
+        for series in &self.0[range] {
+            if !visit(series.labels.clone(), &series.samples) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -43,30 +70,15 @@ pub trait Querier: Send + Sync {
     /// sorted by labels.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64)
         -> Result<Vec<Series>, QueryError>;
-    /// Part `part` of the series `select` returns, in the same order, handed
-    /// to `visit` one at a time so that their samples need not all be held
-    /// at once. The parts of a selection, concatenated in order, are the
-    /// selection; threads can read them at the same time. `samples` is only
-    /// valid during the call; `visit` returns `false` to stop early.
-    ///
-    /// This default reads the whole selection as part 0 (the other parts
-    /// are empty).
-    fn select_each(
-        &self,
+    /// What `select` returns, as a [`Selection`] to read range by range.
+    /// This default reads the whole selection at once.
+    fn selection<'a>(
+        &'a self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-        part: Part,
-        visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
-    ) -> Result<(), QueryError> {
-        if part.index == 0 {
-            for series in self.select(matchers, mint, maxt)? {
-                if !visit(series.labels, &series.samples) {
-                    break;
-                }
-            }
-        }
-        Ok(())
+    ) -> Result<Box<dyn Selection + 'a>, QueryError> {
+        Ok(Box::new(Materialized(self.select(matchers, mint, maxt)?)))
     }
     /// Label names of series matching `matchers` (all series when empty).
     fn label_names(

@@ -61,8 +61,39 @@ fn value(series: usize, t: i64) -> f64 {
 }
 
 fn all(db: &Db) -> Vec<Series> {
-    let m = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
-    db.select(&[m], i64::MIN, i64::MAX).unwrap()
+    let m = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let selected = db.select(&m, i64::MIN, i64::MAX).unwrap();
+    // The engine's read path, range by range, must see the same series.
+    for parts in [1, 3] {
+        assert_same(
+            &selected,
+            &read_in_parts(db, &m, i64::MIN, i64::MAX, parts),
+            &format!("selection read in {parts} parts"),
+        );
+    }
+    selected
+}
+
+/// Reads a selection as the query engine does: in `parts` consecutive ranges.
+fn read_in_parts(db: &Db, m: &[Matcher], mint: i64, maxt: i64, parts: usize) -> Vec<Series> {
+    let selection = db.selection(m, mint, maxt).unwrap();
+    let len = selection.len();
+    let mut out = Vec::new();
+    for part in 0..parts {
+        selection
+            .visit(
+                len * part / parts..len * (part + 1) / parts,
+                &mut |labels, samples| {
+                    out.push(Series {
+                        labels,
+                        samples: samples.to_vec(),
+                    });
+                    true
+                },
+            )
+            .unwrap();
+    }
+    out
 }
 
 fn assert_same(a: &[Series], b: &[Series], path: &str) {
@@ -109,6 +140,11 @@ fn head_blocks_merges_and_reopen_return_the_same_samples() {
         Matcher::new(MatchOp::NotEqual, "instance", "host1").unwrap(),
     ];
     let got = db.select(&m, 3 * HOUR, 3 * HOUR + 60_000).unwrap();
+    assert_same(
+        &got,
+        &read_in_parts(&db, &m, 3 * HOUR, 3 * HOUR + 60_000, 2),
+        "narrow selection in parts",
+    );
     let instances: Vec<&str> = got
         .iter()
         .map(|s| s.labels.get("instance").unwrap())

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::chunk::packed;
 use crate::index::postings_for_matchers;
-use crate::querier::Part;
 use index::{ChunkMeta, IndexReader};
 
 pub const META_FILE: &str = "meta.json";
@@ -152,25 +151,25 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
-        self.select_part(matchers, mint, maxt, Part::WHOLE)
+        let ids: Vec<u32> = self
+            .series_ids(matchers)
+            .into_iter()
+            .map(|id| id as u32)
+            .collect();
+        self.read_series(&ids, mint, maxt)
     }
 
-    /// Part `part` of what [`Block::select`] returns.
-    pub fn select_part(
-        &self,
-        matchers: &[&Matcher],
-        mint: i64,
-        maxt: i64,
-        part: Part,
-    ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
-        let ids = postings_for_matchers(&self.index, matchers);
-        let ids = &ids[part.range(ids.len())];
-        self.read_series(ids.iter().map(|&id| id as u32), mint, maxt)
+    /// The labels of the series with `ordinal`.
+    pub fn series_labels(&self, ordinal: u32) -> Result<Labels, BlockError> {
+        self.index
+            .series(ordinal, &mut Vec::new())
+            .map_err(|e| e.into_block_error(&self.dir))
     }
 
     /// Every series with all its samples, in label order (compaction, inspect).
     pub fn all_series(&self) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
-        self.read_series(0..self.index.num_series(), i64::MIN, i64::MAX)
+        let all: Vec<u32> = (0..self.index.num_series()).collect();
+        self.read_series(&all, i64::MIN, i64::MAX)
     }
 
     /// Decompresses every page once, for reading all series in label order
@@ -195,9 +194,24 @@ impl Block {
         self.index.num_series()
     }
 
+    /// The series with `ordinals` and their samples in `[mint, maxt]`,
+    /// without those that have none there.
     fn read_series(
         &self,
-        ordinals: impl Iterator<Item = u32>,
+        ordinals: &[u32],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
+        let mut series = self.read_ordinals(ordinals, mint, maxt)?;
+        series.retain(|(_, samples)| !samples.is_empty());
+        Ok(series)
+    }
+
+    /// The series with `ordinals` and their samples in `[mint, maxt]`, one
+    /// entry per ordinal (with no samples where the series has none there).
+    pub fn read_ordinals(
+        &self,
+        ordinals: &[u32],
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
@@ -207,7 +221,7 @@ impl Block {
         let mut series: Vec<(Labels, Vec<Vec<Sample>>)> = Vec::new();
         let mut wanted: Vec<(ChunkMeta, usize, usize)> = Vec::new();
         let mut metas: Vec<ChunkMeta> = Vec::new();
-        for ordinal in ordinals {
+        for &ordinal in ordinals {
             metas.clear();
             let labels = self
                 .index
@@ -218,9 +232,6 @@ impl Block {
                 .copied()
                 .filter(|m| m.max_time >= mint && m.min_time <= maxt)
                 .collect();
-            if overlapping.is_empty() {
-                continue;
-            }
             let index = series.len();
             for (i, meta) in overlapping.iter().enumerate() {
                 wanted.push((*meta, index, i));
@@ -244,10 +255,7 @@ impl Block {
         }
         Ok(series
             .into_iter()
-            .filter_map(|(labels, chunks)| {
-                let samples = chunks.concat();
-                (!samples.is_empty()).then_some((labels, samples))
-            })
+            .map(|(labels, chunks)| (labels, chunks.concat()))
             .collect())
     }
 

@@ -25,7 +25,6 @@ use tracing::info;
 
 use crate::index::{postings_for_matchers, PostingsSource, SeriesId};
 use crate::metrics::{self, TsdbMetrics};
-use crate::querier::Part;
 use crate::wal::record::{self, Record, RefMetadata, RefSample, SeriesRef};
 use crate::wal::{segment, FsyncPolicy, Position, Wal, WalOptions};
 pub use series::{AppendOutcome, MemSeries};
@@ -677,17 +676,9 @@ impl Head {
             .collect()
     }
 
-    /// Part `part` of the series matching `matchers` with samples in
-    /// `[mint, maxt]`, in label order, handed to `visit` one at a time
-    /// through one reused buffer, until `visit` returns `false`.
-    pub fn select_each(
-        &self,
-        matchers: &[&Matcher],
-        mint: i64,
-        maxt: i64,
-        part: Part,
-        visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
-    ) {
+    /// The series matching `matchers`, in label order: the postings step of
+    /// a selection; samples are read from each as it is visited.
+    pub fn selected_series(&self, matchers: &[&Matcher]) -> Vec<Arc<MemSeries>> {
         let mut selected: Vec<Arc<MemSeries>> = {
             let index = self.index.read();
             postings_for_matchers(&*index, matchers)
@@ -696,14 +687,7 @@ impl Head {
                 .collect()
         };
         selected.sort_unstable_by(|a, b| label_key::cmp(a.key(), b.key()));
-        let mut samples = Vec::new();
-        for series in &selected[part.range(selected.len())] {
-            samples.clear();
-            series.samples_into(mint, maxt, &mut samples);
-            if !samples.is_empty() && !visit(series.labels(), &samples) {
-                break;
-            }
-        }
+        selected
     }
 
     /// Every series of the head with its samples in `[mint, maxt)`, sorted by

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 
 use super::value::{QueryResult, Value, VectorSample};
 use super::{EngineOptions, PromqlError};
-use crate::querier::{Part, Querier, Series};
+use crate::querier::{Querier, Series};
 
 pub(super) type Metric = Arc<Labels>;
 
@@ -537,15 +537,19 @@ impl Evaluator<'_> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let taken = AtomicUsize::new(0);
         let budget = self.options.max_samples.saturating_sub(self.samples.get());
-        let count = self.options.parallelism.max(1);
+        let selection = self
+            .querier
+            .selection(matchers, mint, maxt)
+            .map_err(|e| PromqlError::Storage(e.to_string()))?;
+        let len = selection.len();
+        // A thread is worth its start-up only for a few hundred series.
+        let count = self.options.parallelism.clamp(1, len.div_ceil(256).max(1));
+        let selection = &*selection;
         let read = |index: usize| -> Result<S, PromqlError> {
             let mut state = init();
-            self.querier
-                .select_each(
-                    matchers,
-                    mint,
-                    maxt,
-                    Part { index, count },
+            selection
+                .visit(
+                    len * index / count..len * (index + 1) / count,
                     &mut |labels, samples| {
                         let n = visit(&mut state, labels, samples);
                         taken.fetch_add(n, Ordering::Relaxed) + n <= budget
