@@ -224,6 +224,47 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
         "{body}"
     );
     assert!(body["error"].as_str().unwrap().contains("11,000"), "{body}");
+
+    // `limit` truncates with a warning, `stats` reports samples, and
+    // annotations arrive beside the data.
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query_range?query=requests_total&start={}&end={at}&step=60&limit=1&stats=all",
+            T0 / 1000
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["result"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+    assert_eq!(
+        body["warnings"],
+        serde_json::json!(["results truncated due to limit"])
+    );
+    assert_eq!(
+        body["data"]["stats"]["samples"]["totalQueryableSamples"],
+        serde_json::json!(22),
+        "11 steps x 2 series: {body}"
+    );
+    let (status, body) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v1/query?query={}&time={at}",
+            encode("rate(requests_total[5m]) + quantile(2, requests_total)")
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["warnings"],
+        serde_json::json!([
+            "PromQL warning: quantile value should be between 0 and 1, got 2 (1:37)"
+        ]),
+        "{body}"
+    );
+    assert!(body.get("infos").is_none(), "a _total counter: {body}");
 }
 
 #[test]

@@ -444,7 +444,7 @@ fn upstream_promql_scripts() {
         let text = std::fs::read_to_string(path).expect("script");
         let script = script::parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let options = RunOptions {
-            check_annotations: false,
+            check_annotations: true,
             skip_lines: skip_list
                 .keys()
                 .filter(|(f, _)| *f == file)

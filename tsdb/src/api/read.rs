@@ -12,7 +12,7 @@ use promql_parser::parser::{self, Expr};
 use serde_json::{json, Map, Value};
 
 use super::params::{Params, MAX_TIME, MIN_TIME};
-use super::response::{format_time, format_value, success, ResultWriter};
+use super::response::{format_value, success, ResultWriter};
 use super::{ApiError, ApiState};
 use crate::promql::{self, PromqlError};
 use crate::querier::Querier;
@@ -88,30 +88,97 @@ impl From<PromqlError> for ApiError {
     }
 }
 
-/// Writes an evaluated value in Prometheus' result shape.
-fn value_response(value: promql::Value) -> Response {
-    match value {
+/// Writes an evaluated value in Prometheus' result shape: at most `limit`
+/// series (0: all), with statistics when asked for, warnings and infos.
+fn value_response(result: promql::QueryResult, limit: usize, stats: Option<Value>) -> Response {
+    let promql::QueryResult {
+        value,
+        mut warnings,
+        infos,
+        ..
+    } = result;
+    let mut truncated = |len: usize| {
+        let keep = if limit == 0 { len } else { len.min(limit) };
+        if keep < len {
+            warnings.push("results truncated due to limit".to_string());
+        }
+        keep
+    };
+    let result = match value {
         promql::Value::Scalar { t, v } => {
-            success(json!({"resultType": "scalar", "result": [format_time(t), format_value(v)]}))
+            let mut result = ResultWriter::new("scalar");
+            result.scalar(t, v);
+            result
         }
         promql::Value::String { t, v } => {
-            success(json!({"resultType": "string", "result": [format_time(t), v]}))
+            let mut result = ResultWriter::new("string");
+            result.string(t, &v);
+            result
         }
         promql::Value::Vector(samples) => {
+            let keep = truncated(samples.len());
             let mut result = ResultWriter::new("vector");
-            for s in &samples {
+            for s in &samples[..keep] {
                 result.vector_element(&s.labels, s.t, s.v);
             }
-            result.finish()
+            result
         }
         promql::Value::Matrix(series) => {
+            let keep = truncated(series.len());
             let mut result = ResultWriter::new("matrix");
-            for s in &series {
+            for s in &series[..keep] {
                 result.matrix_series(&s.labels, s.samples.iter().map(|x| (x.t, x.v)));
             }
-            result.finish()
+            result
         }
-    }
+    };
+    result.finish_with(stats.as_ref(), &warnings, &infos)
+}
+
+/// `stats`: Prometheus' query statistics, when the request asks for them.
+fn stats_json(
+    params: &Params,
+    result: &promql::QueryResult,
+    queued: std::time::Duration,
+    evaluated: std::time::Duration,
+) -> Option<Value> {
+    params.get("stats").filter(|s| !s.is_empty())?;
+    let (queue, eval) = (queued.as_secs_f64(), evaluated.as_secs_f64());
+    Some(json!({
+        "timings": {
+            "evalTotalTime": eval,
+            "resultSortTime": 0,
+            "queryPreparationTime": 0,
+            "innerEvalTime": eval,
+            "execQueueTime": queue,
+            "execTotalTime": queue + eval,
+        },
+        "samples": {
+            "totalQueryableSamples": result.samples,
+            "peakSamples": result.samples,
+        },
+    }))
+}
+
+/// Runs one query through the engine and writes its response.
+async fn run_query(
+    state: &Arc<ApiState>,
+    params: &Params,
+    work: impl FnOnce(&promql::Engine, &crate::Db) -> Result<promql::QueryResult, PromqlError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    let limit = limit_or_all(params)?;
+    let engine = engine_for(state, params)?;
+    let asked = std::time::Instant::now();
+    let (result, queued, evaluated) = on_engine(state, move |db| {
+        let queued = asked.elapsed();
+        let started = std::time::Instant::now();
+        work(&engine, db).map(|r| (r, queued, started.elapsed()))
+    })
+    .await?;
+    let stats = stats_json(params, &result, queued, evaluated);
+    Ok(value_response(result, limit, stats))
 }
 
 fn query_text(params: &Params) -> Result<String, ApiError> {
@@ -128,9 +195,10 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let text = query_text(&params)?;
     let time = params.time("time", now_ms())?;
-    let engine = engine_for(&state, &params)?;
-    let result = on_engine(&state, move |db| engine.instant(db, &text, time)).await?;
-    Ok(value_response(result.value))
+    run_query(&state, &params, move |engine, db| {
+        engine.instant(db, &text, time)
+    })
+    .await
 }
 
 /// `/api/v1/query_range`: a range query.
@@ -173,9 +241,10 @@ pub async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let engine = engine_for(&state, &params)?;
-    let result = on_engine(&state, move |db| engine.range(db, &text, start, end, step)).await?;
-    Ok(value_response(result.value))
+    run_query(&state, &params, move |engine, db| {
+        engine.range(db, &text, start, end, step)
+    })
+    .await
 }
 
 /// The engine for one request: the server's, or one with a shorter
@@ -232,6 +301,14 @@ fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {
         ));
     }
     Ok((start, end))
+}
+
+/// `limit` of the query endpoints: 0 or absent means no limit.
+fn limit_or_all(params: &Params) -> Result<usize, ApiError> {
+    match params.get("limit") {
+        None | Some("") | Some("0") => Ok(0),
+        Some(_) => limit(params),
+    }
 }
 
 fn limit(params: &Params) -> Result<usize, ApiError> {

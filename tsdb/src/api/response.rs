@@ -59,13 +59,6 @@ impl IntoResponse for ApiError {
 
 pub use crate::promql::format_value;
 
-/// A millisecond timestamp as Prometheus' API writes it: seconds as a number.
-pub fn format_time(t: i64) -> Value {
-    let mut text = Vec::new();
-    write_time(&mut text, t);
-    serde_json::from_slice(&text).expect("a decimal number is valid JSON")
-}
-
 /// Writes a millisecond timestamp as exact decimal seconds (no binary
 /// rounding): `1435781451.781`, `1.5`, `-2`.
 fn write_time(out: &mut Vec<u8>, t: i64) {
@@ -125,6 +118,21 @@ impl ResultWriter {
         self.out.extend_from_slice(b"\"]");
     }
 
+    /// A scalar result: the point itself is the result (`[t, "v"]`).
+    pub fn scalar(&mut self, t: i64, v: f64) {
+        write_time(&mut self.out, t);
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(format_value(v).as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// A string result (`[t, "text"]`).
+    pub fn string(&mut self, t: i64, v: &str) {
+        write_time(&mut self.out, t);
+        self.out.push(b',');
+        serde_json::to_writer(&mut self.out, v).expect("writing to a Vec");
+    }
+
     /// One element of an instant vector.
     pub fn vector_element(&mut self, labels: &model::Labels, t: i64, v: f64) {
         self.begin_series(labels);
@@ -150,13 +158,42 @@ impl ResultWriter {
         self.out.extend_from_slice(b"]}");
     }
 
-    pub fn finish(mut self) -> Response {
-        self.out.extend_from_slice(b"]}}");
+    /// Ends the result, with query statistics inside `data` and warnings
+    /// and infos beside it (each left out when there are none).
+    pub fn finish_with(
+        self,
+        stats: Option<&Value>,
+        warnings: &[String],
+        infos: &[String],
+    ) -> Response {
         (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
-            self.out,
+            self.into_body(stats, warnings, infos),
         )
             .into_response()
+    }
+
+    fn into_body(
+        mut self,
+        stats: Option<&Value>,
+        warnings: &[String],
+        infos: &[String],
+    ) -> Vec<u8> {
+        self.out.push(b']');
+        if let Some(stats) = stats {
+            self.out.extend_from_slice(br#","stats":"#);
+            serde_json::to_writer(&mut self.out, stats).expect("writing to a Vec");
+        }
+        self.out.push(b'}');
+        for (key, list) in [("warnings", warnings), ("infos", infos)] {
+            if !list.is_empty() {
+                self.out
+                    .extend_from_slice(format!(",\"{key}\":").as_bytes());
+                serde_json::to_writer(&mut self.out, list).expect("writing to a Vec");
+            }
+        }
+        self.out.push(b'}');
+        self.out
     }
 }
 
@@ -188,11 +225,40 @@ mod tests {
         assert_eq!(format_value(1e21), "1000000000000000000000");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_value(f64::NAN), "NaN");
-        assert_eq!(format_time(1_435_781_451_781).to_string(), "1435781451.781");
-        assert_eq!(format_time(1_000).to_string(), "1");
-        assert_eq!(format_time(1_500).to_string(), "1.5");
-        assert_eq!(format_time(-1_500).to_string(), "-1.5");
-        assert_eq!(format_time(-2_000).to_string(), "-2");
-        assert_eq!(format_time(10).to_string(), "0.01");
+        let time = |t| {
+            let mut out = Vec::new();
+            write_time(&mut out, t);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(time(1_435_781_451_781), "1435781451.781");
+        assert_eq!(time(1_000), "1");
+        assert_eq!(time(1_500), "1.5");
+        assert_eq!(time(-1_500), "-1.5");
+        assert_eq!(time(-2_000), "-2");
+        assert_eq!(time(10), "0.01");
+    }
+
+    #[test]
+    fn scalars_strings_stats_and_annotations_are_placed_like_prometheus() {
+        let mut w = ResultWriter::new("scalar");
+        w.scalar(1_500, 2.0);
+        let stats = json!({"samples": {"totalQueryableSamples": 3}});
+        let body = w.into_body(Some(&stats), &["PromQL warning: w (1:1)".into()], &[]);
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"status": "success",
+                "data": {"resultType": "scalar", "result": [1.5, "2"], "stats": stats},
+                "warnings": ["PromQL warning: w (1:1)"]})
+        );
+        let mut w = ResultWriter::new("string");
+        w.string(0, "a\"b");
+        let body = w.into_body(None, &[], &["PromQL info: i (1:6)".into()]);
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"status": "success", "data": {"resultType": "string", "result": [0, "a\"b"]},
+                "infos": ["PromQL info: i (1:6)"]})
+        );
     }
 }

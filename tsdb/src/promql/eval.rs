@@ -81,6 +81,32 @@ pub(super) struct Evaluator<'a> {
     pub steps: Vec<i64>,
     pub samples: &'a std::cell::Cell<usize>,
     pub started: Instant,
+    /// The query text, for the positions annotations quote.
+    pub query: &'a str,
+    pub annotations: &'a std::cell::RefCell<Annotations>,
+}
+
+/// Prometheus' annotations: warnings and infos about a query's input that
+/// do not stop it, each text once.
+#[derive(Default, Debug)]
+pub(super) struct Annotations {
+    pub warnings: std::collections::BTreeSet<String>,
+    pub infos: std::collections::BTreeSet<String>,
+}
+
+/// `line:column` (1-based) of the first occurrence of `near` in `query`, as
+/// Prometheus quotes an expression's position; the parser keeps no
+/// positions, so the expression's text is looked up instead.
+fn position(query: &str, near: &str) -> String {
+    let at = if near.is_empty() {
+        0
+    } else {
+        query.find(near).unwrap_or(0)
+    };
+    let before = &query[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{column}")
 }
 
 fn exec(message: impl Into<String>) -> PromqlError {
@@ -118,6 +144,7 @@ impl Engine {
     ) -> Result<QueryResult, PromqlError> {
         let expr = parser::parse(query).map_err(PromqlError::Parse)?;
         let samples = std::cell::Cell::new(0);
+        let annotations = std::cell::RefCell::new(Annotations::default());
         let mut ev = Evaluator {
             querier,
             options: &self.options,
@@ -127,6 +154,8 @@ impl Engine {
             steps: vec![t],
             samples: &samples,
             started: Instant::now(),
+            query,
+            annotations: &annotations,
         };
         let value = match ev.eval(&expr)? {
             Val::Scalar(v) => Value::Scalar { t, v: v[0] },
@@ -136,10 +165,12 @@ impl Engine {
             }
             Val::Matrix(series) => Value::Matrix(finish_matrix(series)?),
         };
+        let annotations = annotations.into_inner();
         Ok(QueryResult {
             value,
-            warnings: Vec::new(),
-            infos: Vec::new(),
+            warnings: annotations.warnings.into_iter().collect(),
+            infos: annotations.infos.into_iter().collect(),
+            samples: samples.get(),
         })
     }
 
@@ -165,6 +196,7 @@ impl Engine {
         }
         let expr = parser::parse(query).map_err(PromqlError::Parse)?;
         let samples = std::cell::Cell::new(0);
+        let annotations = std::cell::RefCell::new(Annotations::default());
         let count = end.saturating_sub(start) / step + 1;
         if usize::try_from(count).map_or(true, |n| n > self.options.max_samples) {
             return Err(PromqlError::TooManySamples("query preparation"));
@@ -179,6 +211,8 @@ impl Engine {
             steps: steps.clone(),
             samples: &samples,
             started: Instant::now(),
+            query,
+            annotations: &annotations,
         };
         let value = match ev.eval(&expr)? {
             Val::Scalar(v) => Value::Matrix(vec![Series {
@@ -197,10 +231,12 @@ impl Engine {
             )))
             }
         };
+        let annotations = annotations.into_inner();
         Ok(QueryResult {
             value,
-            warnings: Vec::new(),
-            infos: Vec::new(),
+            warnings: annotations.warnings.into_iter().collect(),
+            infos: annotations.infos.into_iter().collect(),
+            samples: samples.get(),
         })
     }
 }
@@ -374,6 +410,31 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlErro
 }
 
 impl Evaluator<'_> {
+    /// Adds `PromQL warning: <message> (<position of near>)`.
+    pub(super) fn warn(&self, message: impl std::fmt::Display, near: &str) {
+        let text = format!("PromQL warning: {message} ({})", position(self.query, near));
+        self.annotations.borrow_mut().warnings.insert(text);
+    }
+
+    /// Adds `PromQL info: <message> (<position of near>)`.
+    pub(super) fn info(&self, message: impl std::fmt::Display, near: &str) {
+        let text = format!("PromQL info: {message} ({})", position(self.query, near));
+        self.annotations.borrow_mut().infos.insert(text);
+    }
+
+    /// Warns of a quantile outside [0, 1] (the result is ±Inf or NaN).
+    pub(super) fn check_quantile(&self, q: f64, param: &Expr) {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            self.warn(
+                format!(
+                    "quantile value should be between 0 and 1, got {}",
+                    super::format_value(q)
+                ),
+                &param.to_string(),
+            );
+        }
+    }
+
     fn check_limits(&self, added: usize) -> Result<(), PromqlError> {
         let total = self.samples.get() + added;
         self.samples.set(total);
@@ -649,6 +710,8 @@ impl Evaluator<'_> {
                     steps: inner_steps.clone(),
                     samples: self.samples,
                     started: self.started,
+                    query: self.query,
+                    annotations: self.annotations,
                 };
                 let series = match inner.eval(&sq.expr)? {
                     Val::Vector(per_step) => {
@@ -734,6 +797,21 @@ impl Evaluator<'_> {
                 }
                 token::T_LIMIT_RATIO => {
                     let r = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
+                    if !r.is_nan() && !(-1.0..=1.0).contains(&r) {
+                        let p = agg
+                            .param
+                            .as_ref()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default();
+                        self.warn(
+                            format!(
+                                "ratio value should be between -1 and 1, got {}, capping to {}",
+                                super::format_value(r),
+                                super::format_value(r.clamp(-1.0, 1.0))
+                            ),
+                            &p,
+                        );
+                    }
                     super::functions::limit_ratio(vector, r, &agg.modifier, &mut cache)?
                 }
                 token::T_COUNT_VALUES => {
@@ -745,6 +823,9 @@ impl Evaluator<'_> {
                 }
                 token::T_QUANTILE => {
                     let q = param_at(&param).ok_or_else(|| exec("expected a scalar parameter"))?;
+                    if let Some(p) = &agg.param {
+                        self.check_quantile(q, p);
+                    }
                     super::functions::aggregate_simple(
                         vector,
                         op,

@@ -877,6 +877,24 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
         }
         "rate" | "increase" | "delta" => {
             let range = ev.range_arg(arg(call, 0)?)?;
+            if name != "delta" {
+                for (metric, samples, _) in &range.series {
+                    let name = metric.get(METRIC_NAME).unwrap_or("");
+                    if !name.is_empty()
+                        && !samples.is_empty()
+                        && !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|suffix| name.ends_with(suffix))
+                    {
+                        ev.info(
+                            format!(
+                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+                            ),
+                            &arg(call, 0)?.to_string(),
+                        );
+                    }
+                }
+            }
             let r = range.range;
             Ok(over_windows(ev, &range, true, |w, start, end, _| {
                 extrapolated_rate(w, start, end, r, name != "delta", name == "rate")
@@ -1009,6 +1027,15 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
         "quantile_over_time" => {
             let q = ev.scalar(arg(call, 0)?)?;
             let range = ev.range_arg(arg(call, 1)?)?;
+            if range
+                .series
+                .iter()
+                .any(|(_, samples, _)| !samples.is_empty())
+            {
+                for &q in &q {
+                    ev.check_quantile(q, arg(call, 0)?);
+                }
+            }
             Ok(over_windows(ev, &range, true, |w, _, _, i| {
                 let mut values: Vec<f64> = w.iter().map(|s| s.v).collect();
                 Some(quantile(q[i], &mut values))
@@ -1094,6 +1121,7 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }))
         }
         "sort" | "sort_desc" => {
+            warn_sort_in_range_query(ev, name);
             let mut input = ev.vector(arg(call, 0)?)?;
             for vector in &mut input {
                 if name == "sort" {
@@ -1105,6 +1133,7 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             Ok(Val::Vector(input))
         }
         "sort_by_label" | "sort_by_label_desc" => {
+            warn_sort_in_range_query(ev, name);
             let mut input = ev.vector(arg(call, 0)?)?;
             let labels: Vec<String> = (1..call.args.args.len())
                 .map(|i| string_arg(call, i))
@@ -1134,11 +1163,15 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
         "histogram_quantile" => {
             let q = ev.scalar(arg(call, 0)?)?;
             let input = ev.vector(arg(call, 1)?)?;
+            for &q in &q {
+                ev.check_quantile(q, arg(call, 0)?);
+            }
+            let near = arg(call, 1)?.to_string();
             Ok(Val::Vector(
                 input
                     .into_iter()
                     .enumerate()
-                    .map(|(i, vector)| histogram_quantile(q[i], vector))
+                    .map(|(i, vector)| histogram_quantile(ev, q[i], vector, &near))
                     .collect(),
             ))
         }
@@ -1224,16 +1257,38 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// Sorting a range query's steps changes nothing: its series are always
+/// returned in label order.
+fn warn_sort_in_range_query(ev: &Evaluator<'_>, name: &str) {
+    if ev.query_step > 0 {
+        ev.warn(
+            "sort is ineffective for range queries since results are always ordered by labels",
+            &format!("{name}("),
+        );
+    }
+}
+
 /// `histogram_quantile` over classic `le` buckets, as Prometheus'
-/// `BucketQuantile` (sorting, coalescing, forced monotonicity).
-fn histogram_quantile(q: f64, vector: Vector) -> Vector {
-    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
+/// `BucketQuantile` (sorting, coalescing, forced monotonicity). `near` is
+/// the buckets argument, for the position annotations quote.
+fn histogram_quantile(ev: &Evaluator<'_>, q: f64, vector: Vector, near: &str) -> Vector {
+    // Per group: its labels, its `(le, count)` buckets, the metric name.
+    type Group = (Labels, Vec<(f64, f64)>, String);
+    let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for e in vector {
-        let Some(le) = e.metric.get("le") else {
+        let metric_name = e.metric.get(METRIC_NAME).unwrap_or("");
+        let upper = e.metric.get("le").map(parse_le);
+        let Some(Ok(upper)) = upper else {
+            ev.warn(
+                format!(
+                    "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {metric_name:?}",
+                    e.metric.get("le").unwrap_or("")
+                ),
+                near,
+            );
             continue;
         };
-        let Ok(upper) = parse_le(le) else { continue };
         let key = Labels::from_sorted_unchecked(
             e.metric
                 .iter()
@@ -1242,17 +1297,28 @@ fn histogram_quantile(q: f64, vector: Vector) -> Vector {
                 .collect(),
         );
         let at = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
+            groups.push((key, Vec::new(), metric_name.to_string()));
             groups.len() - 1
         });
         groups[at].1.push((upper, e.v));
     }
     groups
         .into_iter()
-        .map(|(labels, buckets)| Elem {
-            metric: Arc::new(labels),
-            v: bucket_quantile(q, buckets),
-            drop_name: false,
+        .map(|(labels, buckets, metric_name)| {
+            let (v, fixed) = bucket_quantile(q, buckets);
+            if fixed {
+                ev.info(
+                    format!(
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {metric_name:?}"
+                    ),
+                    near,
+                );
+            }
+            Elem {
+                metric: Arc::new(labels),
+                v,
+                drop_name: false,
+            }
         })
         .collect()
 }
@@ -1265,7 +1331,15 @@ fn parse_le(text: &str) -> Result<f64, std::num::ParseFloatError> {
     }
 }
 
-fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+/// The `q` quantile of cumulative `(upper bound, count)` buckets, and
+/// whether counts had to be raised to make them monotonic.
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> (f64, bool) {
+    let mut fixed = false;
+    let v = bucket_quantile_inner(q, &mut buckets, &mut fixed);
+    (v, fixed)
+}
+
+fn bucket_quantile_inner(q: f64, buckets: &mut Vec<(f64, f64)>, fixed: &mut bool) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }
@@ -1281,7 +1355,7 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
     }
     // Coalesce buckets with the same upper bound.
     let mut coalesced: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for (upper, count) in buckets {
+    for (upper, count) in buckets.drain(..) {
         match coalesced.last_mut() {
             Some(last) if last.0 == upper => last.1 += count,
             _ => coalesced.push((upper, count)),
@@ -1297,6 +1371,7 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
         }
         let almost_equal = (current - previous).abs() <= 1e-12 * current.abs().max(previous.abs());
         if almost_equal || current < previous {
+            *fixed |= !almost_equal;
             bucket.1 = previous;
             continue;
         }
@@ -1342,9 +1417,9 @@ mod tests {
             (1.0, 90.0),
             (f64::INFINITY, 100.0),
         ];
-        assert!((bucket_quantile(0.5, buckets.clone()) - 0.5).abs() < 1e-12);
-        assert_eq!(bucket_quantile(0.99, buckets), 1.0);
-        assert!(bucket_quantile(0.5, vec![(1.0, 1.0)]).is_nan());
+        assert!((bucket_quantile(0.5, buckets.clone()).0 - 0.5).abs() < 1e-12);
+        assert_eq!(bucket_quantile(0.99, buckets).0, 1.0);
+        assert!(bucket_quantile(0.5, vec![(1.0, 1.0)]).0.is_nan());
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct QueryResult {
     pub value: Value,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// Samples the evaluation loaded or produced, as Prometheus counts them
+    /// against `query.max-samples` (its `totalQueryableSamples`).
+    pub samples: usize,
 }
 
 /// A float as Prometheus writes sample values: shortest round-trip decimal,
