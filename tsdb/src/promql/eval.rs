@@ -113,11 +113,11 @@ fn exec(message: impl Into<String>) -> PromqlError {
     PromqlError::Execution(message.into())
 }
 
-fn millis(d: &std::time::Duration) -> i64 {
+pub(super) fn millis(d: &std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn offset_ms(offset: &Option<Offset>) -> i64 {
+pub(super) fn offset_ms(offset: &Option<Offset>) -> i64 {
     match offset {
         Some(Offset::Pos(d)) => millis(d),
         Some(Offset::Neg(d)) => -millis(d),
@@ -435,7 +435,7 @@ impl Evaluator<'_> {
         }
     }
 
-    fn check_limits(&self, added: usize) -> Result<(), PromqlError> {
+    pub(super) fn check_limits(&self, added: usize) -> Result<(), PromqlError> {
         let total = self.samples.get() + added;
         self.samples.set(total);
         if total > self.options.max_samples {
@@ -447,7 +447,7 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn resolve_at(&self, at: &Option<AtModifier>) -> Option<i64> {
+    pub(super) fn resolve_at(&self, at: &Option<AtModifier>) -> Option<i64> {
         match at {
             None => None,
             Some(AtModifier::Start) => Some(self.query_start),
@@ -461,7 +461,7 @@ impl Evaluator<'_> {
 
     /// Where each step's selection window ends (the step or the `@` time,
     /// minus the offset), and the earliest and latest of those ends.
-    fn selection_ends(&self, at: Option<i64>, offset: i64) -> (Vec<i64>, i64, i64) {
+    pub(super) fn selection_ends(&self, at: Option<i64>, offset: i64) -> (Vec<i64>, i64, i64) {
         let ends: Vec<i64> = self
             .steps
             .iter()
@@ -514,7 +514,10 @@ impl Evaluator<'_> {
             }
             Expr::Aggregate(agg) => self.aggregate(agg),
             Expr::Binary(b) => self.binary(b),
-            Expr::Call(call) => super::functions::call(self, call),
+            Expr::Call(call) => match super::series_local::local(expr) {
+                Some(local) => self.local_vector(&local),
+                None => super::functions::call(self, call),
+            },
             Expr::Extension(_) => Err(exec("extension expressions are not supported")),
         }
     }
@@ -529,57 +532,7 @@ impl Evaluator<'_> {
         vs: &VectorSelector,
         timestamps: bool,
     ) -> Result<Val, PromqlError> {
-        let matchers = selector_matchers(vs)?;
-        let offset = offset_ms(&vs.offset);
-        let at = self.resolve_at(&vs.at);
-        let lookback = self.options.lookback_ms;
-        let (ends, lo, hi) = self.selection_ends(at, offset);
-        // Step ends never decrease, so one cursor per series walks its samples
-        // once for all steps (instead of a binary search per step).
-        let parts = self.select_parts(
-            &matchers,
-            lo - lookback + 1,
-            hi,
-            || vec![Vec::new(); ends.len()],
-            |out: &mut Vec<Vector>, labels, samples| {
-                let metric: Metric = Arc::new(labels);
-                let mut next = 0;
-                let mut selected = 0;
-                for (vector, &end) in out.iter_mut().zip(&ends) {
-                    while next < samples.len() && samples[next].t <= end {
-                        next += 1;
-                    }
-                    let Some(sample) = next.checked_sub(1).map(|i| samples[i]) else {
-                        continue;
-                    };
-                    if sample.t <= end.saturating_sub(lookback)
-                        || model::sample::is_stale_nan(sample.v)
-                    {
-                        continue;
-                    }
-                    vector.push(Elem {
-                        metric: metric.clone(),
-                        v: if timestamps {
-                            sample.t as f64 / 1000.0
-                        } else {
-                            sample.v
-                        },
-                        drop_name: timestamps,
-                    });
-                    selected += 1;
-                }
-                // As Prometheus counts: the points selected, one per series and step.
-                selected
-            },
-        )?;
-        let mut parts = parts.into_iter();
-        let mut out = parts.next().unwrap_or_default();
-        for part in parts {
-            for (vector, more) in out.iter_mut().zip(part) {
-                vector.extend(more);
-            }
-        }
-        Ok(Val::Vector(out))
+        self.local_vector(&super::series_local::Local::Instant { vs, timestamps })
     }
 
     /// Reads the series matching `matchers` in `[mint, maxt]` on up to
@@ -587,7 +540,7 @@ impl Evaluator<'_> {
     /// its own state from `init`; the states come back in selection order.
     /// `visit` returns the samples it took, counted against the query's
     /// `max_samples`; reading stops once that is exceeded.
-    fn select_parts<S: Send>(
+    pub(super) fn select_parts<S: Send>(
         &self,
         matchers: &[Matcher],
         mint: i64,
@@ -774,6 +727,9 @@ impl Evaluator<'_> {
     }
 
     fn aggregate(&mut self, agg: &AggregateExpr) -> Result<Val, PromqlError> {
+        if let Some(value) = self.aggregate_local(agg)? {
+            return Ok(value);
+        }
         let op = agg.op.id();
         let param: Option<Val> = match &agg.param {
             Some(p) => Some(self.eval(p)?),

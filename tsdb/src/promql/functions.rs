@@ -133,7 +133,7 @@ pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
 }
 
 /// The labels of an aggregation group.
-fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
+pub(super) fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     match modifier {
         Some(LabelModifier::Include(by)) => Labels::from_sorted_unchecked(
             labels
@@ -588,6 +588,176 @@ fn over_windows(
     Val::Vector(out)
 }
 
+/// A function of one series' samples in one window (`rate`,
+/// `*_over_time`...): `(samples, window start, window end, range)`.
+pub(super) type WindowKernel = Box<dyn Fn(&[Sample], i64, i64, i64) -> Option<f64> + Send + Sync>;
+
+/// The kernel of a range-vector function that takes no other argument.
+pub(super) fn window_kernel(name: &str) -> Option<WindowKernel> {
+    Some(match name {
+        "rate" => {
+            Box::new(|w, start, end, range| extrapolated_rate(w, start, end, range, true, true))
+        }
+        "increase" => {
+            Box::new(|w, start, end, range| extrapolated_rate(w, start, end, range, true, false))
+        }
+        "delta" => {
+            Box::new(|w, start, end, range| extrapolated_rate(w, start, end, range, false, false))
+        }
+        "irate" | "idelta" => {
+            let irate = name == "irate";
+            Box::new(move |w, _, _, _| {
+                if w.len() < 2 {
+                    return None;
+                }
+                let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
+                let mut dv = last.v - prev.v;
+                if irate {
+                    if last.v < prev.v {
+                        dv = last.v;
+                    }
+                    let dt = (last.t - prev.t) as f64 / 1000.0;
+                    if dt == 0.0 {
+                        return None;
+                    }
+                    dv /= dt;
+                }
+                Some(dv)
+            })
+        }
+        "deriv" => Box::new(|w, _, _, _| (w.len() >= 2).then(|| linear_regression(w, w[0].t).0)),
+        "resets" | "changes" => {
+            let resets = name == "resets";
+            Box::new(move |w, _, _, _| {
+                let count = w
+                    .windows(2)
+                    .filter(|p| {
+                        if resets {
+                            p[1].v < p[0].v
+                        } else {
+                            !(p[1].v == p[0].v || (p[1].v.is_nan() && p[0].v.is_nan()))
+                        }
+                    })
+                    .count();
+                Some(count as f64)
+            })
+        }
+        "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "last_over_time"
+        | "present_over_time"
+        | "first_over_time"
+        | "mad_over_time"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time" => {
+            let name: &'static str = OVER_TIME.iter().copied().find(|n| *n == name)?;
+            Box::new(move |w, _, _, _| {
+                let values: Vec<f64> = w.iter().map(|s| s.v).collect();
+                Some(match name {
+                    "avg_over_time" => mean(&values),
+                    "min_over_time" => values.iter().copied().fold(f64::NAN, |m, v| {
+                        if m.is_nan() || v < m {
+                            v
+                        } else {
+                            m
+                        }
+                    }),
+                    "max_over_time" => values.iter().copied().fold(f64::NAN, |m, v| {
+                        if m.is_nan() || v > m {
+                            v
+                        } else {
+                            m
+                        }
+                    }),
+                    "sum_over_time" => kahan_sum(values.iter().copied()),
+                    "count_over_time" => values.len() as f64,
+                    "stddev_over_time" => variance(&values).sqrt(),
+                    "stdvar_over_time" => variance(&values),
+                    "last_over_time" => values[values.len() - 1],
+                    "first_over_time" => values[0],
+                    "mad_over_time" => {
+                        let mut sorted = values.clone();
+                        let median = quantile(0.5, &mut sorted);
+                        let mut deviations: Vec<f64> =
+                            values.iter().map(|v| (v - median).abs()).collect();
+                        quantile(0.5, &mut deviations)
+                    }
+                    "ts_of_last_over_time" => w[w.len() - 1].t as f64 / 1000.0,
+                    "ts_of_first_over_time" => w[0].t as f64 / 1000.0,
+                    "ts_of_min_over_time" | "ts_of_max_over_time" => {
+                        // The latest sample holding the extreme value.
+                        let mut best = w[0];
+                        for s in w {
+                            let better = if name == "ts_of_min_over_time" {
+                                s.v <= best.v
+                            } else {
+                                s.v >= best.v
+                            };
+                            if better || best.v.is_nan() {
+                                best = *s;
+                            }
+                        }
+                        best.t as f64 / 1000.0
+                    }
+                    _ => 1.0,
+                })
+            })
+        }
+        _ => return None,
+    })
+}
+
+const OVER_TIME: [&str; 15] = [
+    "avg_over_time",
+    "min_over_time",
+    "max_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "last_over_time",
+    "present_over_time",
+    "first_over_time",
+    "mad_over_time",
+    "ts_of_min_over_time",
+    "ts_of_max_over_time",
+    "ts_of_last_over_time",
+    "ts_of_first_over_time",
+];
+
+/// Whether a window function's result loses the metric name (all but the
+/// ones that return a sample as it is).
+pub(super) fn window_drops_name(name: &str) -> bool {
+    name != "last_over_time" && name != "first_over_time"
+}
+
+/// `rate` and `increase` of a series whose name does not end like a
+/// counter's get Prometheus' "might not be a counter" info.
+pub(super) fn check_counter_name(ev: &Evaluator<'_>, function: &str, name: &str, arg: &Expr) {
+    if function != "rate" && function != "increase" {
+        return;
+    }
+    if !name.is_empty()
+        && !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+    {
+        ev.info(
+            format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+            ),
+            &arg.to_string(),
+        );
+    }
+}
+
 /// Sets label `dst` of every element to what `value` computes from its
 /// labels (`None` leaves the element as it is; an empty value removes the
 /// label). A `__name__` set this way is no longer marked for removal.
@@ -875,56 +1045,18 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }
             Ok(Val::Vector(out))
         }
-        "rate" | "increase" | "delta" => {
+        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "resets" | "changes" => {
             let range = ev.range_arg(arg(call, 0)?)?;
-            if name != "delta" {
-                for (metric, samples, _) in &range.series {
-                    let name = metric.get(METRIC_NAME).unwrap_or("");
-                    if !name.is_empty()
-                        && !samples.is_empty()
-                        && !["_total", "_sum", "_count", "_bucket"]
-                            .iter()
-                            .any(|suffix| name.ends_with(suffix))
-                    {
-                        ev.info(
-                            format!(
-                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-                            ),
-                            &arg(call, 0)?.to_string(),
-                        );
-                    }
+            for (metric, samples, _) in &range.series {
+                if !samples.is_empty() {
+                    let metric_name = metric.get(METRIC_NAME).unwrap_or("");
+                    check_counter_name(ev, name, metric_name, arg(call, 0)?);
                 }
             }
+            let kernel = window_kernel(name).expect("a window function");
             let r = range.range;
             Ok(over_windows(ev, &range, true, |w, start, end, _| {
-                extrapolated_rate(w, start, end, r, name != "delta", name == "rate")
-            }))
-        }
-        "irate" | "idelta" => {
-            let range = ev.range_arg(arg(call, 0)?)?;
-            Ok(over_windows(ev, &range, true, |w, _, _, _| {
-                if w.len() < 2 {
-                    return None;
-                }
-                let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
-                let mut dv = last.v - prev.v;
-                if name == "irate" {
-                    if last.v < prev.v {
-                        dv = last.v;
-                    }
-                    let dt = (last.t - prev.t) as f64 / 1000.0;
-                    if dt == 0.0 {
-                        return None;
-                    }
-                    dv /= dt;
-                }
-                Some(dv)
-            }))
-        }
-        "deriv" => {
-            let range = ev.range_arg(arg(call, 0)?)?;
-            Ok(over_windows(ev, &range, true, |w, _, _, _| {
-                (w.len() >= 2).then(|| linear_regression(w, w[0].t).0)
+                kernel(w, start, end, r)
             }))
         }
         "predict_linear" => {
@@ -937,22 +1069,6 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                 }
                 let (slope, intercept) = linear_regression(w, steps[i]);
                 Some(slope * horizon[i] + intercept)
-            }))
-        }
-        "resets" | "changes" => {
-            let range = ev.range_arg(arg(call, 0)?)?;
-            Ok(over_windows(ev, &range, true, |w, _, _, _| {
-                let count = w
-                    .windows(2)
-                    .filter(|p| {
-                        if name == "resets" {
-                            p[1].v < p[0].v
-                        } else {
-                            !(p[1].v == p[0].v || (p[1].v.is_nan() && p[0].v.is_nan()))
-                        }
-                    })
-                    .count();
-                Some(count as f64)
             }))
         }
         "avg_over_time"
@@ -971,58 +1087,14 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
         | "ts_of_last_over_time"
         | "ts_of_first_over_time" => {
             let range = ev.range_arg(arg(call, 0)?)?;
-            let keep_name = name == "last_over_time" || name == "first_over_time";
-            Ok(over_windows(ev, &range, !keep_name, |w, _, _, _| {
-                let values: Vec<f64> = w.iter().map(|s| s.v).collect();
-                Some(match name {
-                    "avg_over_time" => mean(&values),
-                    "min_over_time" => values.iter().copied().fold(f64::NAN, |m, v| {
-                        if m.is_nan() || v < m {
-                            v
-                        } else {
-                            m
-                        }
-                    }),
-                    "max_over_time" => values.iter().copied().fold(f64::NAN, |m, v| {
-                        if m.is_nan() || v > m {
-                            v
-                        } else {
-                            m
-                        }
-                    }),
-                    "sum_over_time" => kahan_sum(values.iter().copied()),
-                    "count_over_time" => values.len() as f64,
-                    "stddev_over_time" => variance(&values).sqrt(),
-                    "stdvar_over_time" => variance(&values),
-                    "last_over_time" => values[values.len() - 1],
-                    "first_over_time" => values[0],
-                    "mad_over_time" => {
-                        let mut sorted = values.clone();
-                        let median = quantile(0.5, &mut sorted);
-                        let mut deviations: Vec<f64> =
-                            values.iter().map(|v| (v - median).abs()).collect();
-                        quantile(0.5, &mut deviations)
-                    }
-                    "ts_of_last_over_time" => w[w.len() - 1].t as f64 / 1000.0,
-                    "ts_of_first_over_time" => w[0].t as f64 / 1000.0,
-                    "ts_of_min_over_time" | "ts_of_max_over_time" => {
-                        // The latest sample holding the extreme value.
-                        let mut best = w[0];
-                        for s in w {
-                            let better = if name == "ts_of_min_over_time" {
-                                s.v <= best.v
-                            } else {
-                                s.v >= best.v
-                            };
-                            if better || best.v.is_nan() {
-                                best = *s;
-                            }
-                        }
-                        best.t as f64 / 1000.0
-                    }
-                    _ => 1.0,
-                })
-            }))
+            let kernel = window_kernel(name).expect("a window function");
+            let r = range.range;
+            Ok(over_windows(
+                ev,
+                &range,
+                window_drops_name(name),
+                |w, start, end, _| kernel(w, start, end, r),
+            ))
         }
         "quantile_over_time" => {
             let q = ev.scalar(arg(call, 0)?)?;

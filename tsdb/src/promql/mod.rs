@@ -7,6 +7,7 @@
 mod eval;
 mod functions;
 pub mod script;
+mod series_local;
 mod value;
 
 use std::time::Duration;
