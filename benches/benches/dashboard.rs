@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 /// The server's allocator, so that the engine is measured as it runs there.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use tsdb::metrics::TsdbMetrics;
 use tsdb::promql::{Engine, EngineOptions, Value};
 use tsdb::wal::record::RefSample;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use model::{Labels, Sample, METRIC_NAME};
 use promql_parser::parser::token;
-use promql_parser::parser::{AggregateExpr, Expr, MatrixSelector, VectorSelector};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, MatrixSelector, VectorSelector};
 use rustc_hash::FxHashMap;
 
 use super::eval::{millis, offset_ms, selector_matchers, Elem, Evaluator, Metric, Val, Vector};
@@ -25,16 +25,18 @@ use super::PromqlError;
 
 /// One series' value at every step of the query.
 pub(super) struct Row {
-    pub labels: Labels,
+    /// The series' labels, or only its aggregation group's (shared by the
+    /// rows of the group) when the rows are read for an aggregation.
+    pub metric: Metric,
     pub values: Vec<f64>,
     /// Bit `i` is set where the series has a value at step `i`.
     pub present: Vec<u64>,
 }
 
 impl Row {
-    fn new(labels: Labels, steps: usize) -> Row {
+    fn new(metric: Metric, steps: usize) -> Row {
         Row {
-            labels,
+            metric,
             values: vec![0.0; steps],
             present: vec![0; steps.div_ceil(64)],
         }
@@ -116,6 +118,8 @@ pub(super) fn local(expr: &Expr) -> Option<Local<'_>> {
 #[derive(Default)]
 struct Part {
     rows: Vec<Row>,
+    /// Group labels already seen, so that rows of a group share them.
+    groups: FxHashMap<Labels, Metric>,
     /// Names of series `rate`/`increase` read that do not look like counters.
     not_counters: BTreeSet<String>,
     /// Live (non-stale) samples of the series being read.
@@ -124,9 +128,26 @@ struct Part {
 
 impl Evaluator<'_> {
     /// Evaluates a series-local expression: one row per series that has a
-    /// value at some step, in label order.
-    pub(super) fn rows(&mut self, local: &Local<'_>) -> Result<Vec<Row>, PromqlError> {
+    /// value at some step, in label order. With `group`, a row keeps only
+    /// the labels of its aggregation group under that modifier.
+    pub(super) fn rows(
+        &mut self,
+        local: &Local<'_>,
+        group: Option<&Option<LabelModifier>>,
+    ) -> Result<Vec<Row>, PromqlError> {
         let steps = self.steps.len();
+        let metric_of = |part: &mut Part, labels: Labels| -> Metric {
+            match group {
+                None => Arc::new(labels),
+                Some(modifier) => {
+                    let key = group_labels(&labels, modifier);
+                    part.groups
+                        .entry(key)
+                        .or_insert_with_key(|key| Arc::new(key.clone()))
+                        .clone()
+                }
+            }
+        };
         let parts = match local {
             Local::Instant { vs, timestamps } => {
                 let matchers = selector_matchers(vs)?;
@@ -140,7 +161,7 @@ impl Evaluator<'_> {
                     hi,
                     Part::default,
                     |part: &mut Part, labels, samples| {
-                        let mut row = Row::new(labels, steps);
+                        let mut row = Row::new(metric_of(part, labels), steps);
                         let mut selected = 0;
                         // Step ends never decrease, so one cursor walks the
                         // samples once for all steps.
@@ -197,7 +218,7 @@ impl Evaluator<'_> {
                                 part.not_counters.insert(name.to_string());
                             }
                         }
-                        let mut row = Row::new(labels, steps);
+                        let mut row = Row::new(metric_of(part, labels), steps);
                         // The window's edges move forward as steps advance.
                         let (mut first, mut last) = (0, 0);
                         for (i, &end) in ends.iter().enumerate() {
@@ -241,15 +262,14 @@ impl Evaluator<'_> {
 
     /// A series-local expression as per-step vectors.
     pub(super) fn local_vector(&mut self, local: &Local<'_>) -> Result<Val, PromqlError> {
-        let rows = self.rows(local)?;
+        let rows = self.rows(local, None)?;
         let drop_name = local.drops_name();
         let mut out: Vec<Vector> = vec![Vec::new(); self.steps.len()];
         for row in rows {
-            let metric: Metric = Arc::new(row.labels.clone());
             for (i, vector) in out.iter_mut().enumerate() {
                 if let Some(v) = row.get(i) {
                     vector.push(Elem {
-                        metric: metric.clone(),
+                        metric: row.metric.clone(),
                         v,
                         drop_name,
                     });
@@ -283,17 +303,16 @@ impl Evaluator<'_> {
         let Some(local) = local(&agg.expr) else {
             return Ok(None);
         };
-        let rows = self.rows(&local)?;
+        let rows = self.rows(&local, Some(&agg.modifier))?;
         let steps = self.steps.len();
-        let mut groups: FxHashMap<Labels, usize> = FxHashMap::default();
+        let mut groups: FxHashMap<&Labels, usize> = FxHashMap::default();
         let mut group_metrics: Vec<Metric> = Vec::new();
         let mut accumulators: Vec<Accumulator> = Vec::new();
         for (index, row) in rows.iter().enumerate() {
-            let labels = group_labels(&row.labels, &agg.modifier);
             let next = group_metrics.len();
-            let group = *groups.entry(labels).or_insert(next);
+            let group = *groups.entry(&*row.metric).or_insert(next);
             if group == next {
-                group_metrics.push(Arc::new(group_labels(&row.labels, &agg.modifier)));
+                group_metrics.push(row.metric.clone());
                 accumulators.resize(accumulators.len() + steps, Accumulator::default());
             }
             let accumulators = &mut accumulators[group * steps..(group + 1) * steps];
@@ -303,6 +322,7 @@ impl Evaluator<'_> {
                 }
             }
         }
+        drop(groups);
         drop(rows);
         let inner_drops = local.drops_name();
         let mut out = Vec::with_capacity(steps);
