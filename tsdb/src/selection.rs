@@ -11,12 +11,15 @@ use std::sync::Arc;
 
 use model::{Labels, Matcher, Sample};
 
-use crate::block::Block;
+use crate::block::{Block, PageCache};
 use crate::head::{Head, MemSeries};
 use crate::querier::{merge_samples, QueryError, Selection};
 
 /// Series read from the blocks at a time, per thread.
 const BATCH: usize = 1024;
+
+/// Decompressed pages a reading thread keeps per block across its batches.
+const PAGE_CACHE_BYTES: usize = 16 << 20;
 
 /// Where one series of the selection lives.
 struct Entry {
@@ -89,6 +92,7 @@ impl DbSelection {
     fn visit_batch(
         &self,
         entries: &[Entry],
+        pages: &mut [PageCache],
         visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
     ) -> Result<bool, QueryError> {
         // Each block's part of the batch, decoded page by page at once.
@@ -97,7 +101,7 @@ impl DbSelection {
             let ordinals: Vec<u32> = entries.iter().filter_map(|e| e.ordinals[i]).collect();
             from_blocks.push(
                 block
-                    .read_ordinals(&ordinals, self.mint, self.maxt)?
+                    .read_ordinals(&ordinals, self.mint, self.maxt, &mut pages[i])?
                     .into_iter(),
             );
         }
@@ -215,8 +219,15 @@ impl Selection for DbSelection {
         range: Range<usize>,
         visit: &mut dyn FnMut(Labels, &[Sample]) -> bool,
     ) -> Result<(), QueryError> {
+        // Pages are worth keeping only when several batches share them.
+        let limit = if range.len() > BATCH {
+            PAGE_CACHE_BYTES
+        } else {
+            0
+        };
+        let mut pages: Vec<PageCache> = self.blocks.iter().map(|_| PageCache::new(limit)).collect();
         for batch in self.entries[range].chunks(BATCH) {
-            if !self.visit_batch(batch, visit)? {
+            if !self.visit_batch(batch, &mut pages, visit)? {
                 break;
             }
         }

@@ -365,3 +365,29 @@ fn overlapping_blocks_are_merged_without_duplicates() {
     assert!(db.blocks().len() < before, "the overlap was merged");
     assert_same(&expected, &all(&db), "after the merge");
 }
+
+#[test]
+fn large_selections_read_in_batches_match_select() {
+    // More series than one reading batch (1024), so parts span several
+    // batches that share decompressed pages.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), options());
+    let series: Vec<Labels> = (0..3000)
+        .map(|i| labels(&format!("m{}", i % 2), &format!("host{i:04}")))
+        .collect();
+    write(&db, &series, 0, 5 * HOUR, 60_000);
+    db.run_maintenance().unwrap();
+    assert!(!db.blocks().is_empty() && db.head().num_series() > 0);
+    let m = [Matcher::new(MatchOp::RegexMatch, "__name__", "m.").unwrap()];
+    for (mint, maxt) in [(i64::MIN, i64::MAX), (HOUR, 4 * HOUR)] {
+        let expected = db.select(&m, mint, maxt).unwrap();
+        assert_eq!(expected.len(), 3000);
+        for parts in [1, 2] {
+            assert_same(
+                &expected,
+                &read_in_parts(&db, &m, mint, maxt, parts),
+                &format!("{parts} parts over [{mint}, {maxt}]"),
+            );
+        }
+    }
+}

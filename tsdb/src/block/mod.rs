@@ -202,7 +202,9 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
-        let mut series = self.read_ordinals(ordinals, mint, maxt)?;
+        // Every page is read once: chunks are gathered and read in file order.
+        let mut pages = PageCache::new(0);
+        let mut series = self.read_ordinals(ordinals, mint, maxt, &mut pages)?;
         series.retain(|(_, samples)| !samples.is_empty());
         Ok(series)
     }
@@ -214,6 +216,7 @@ impl Block {
         ordinals: &[u32],
         mint: i64,
         maxt: i64,
+        pages: &mut PageCache,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, BlockError> {
         // Gather every wanted chunk, then decode them in file order: chunks
         // are laid out by time, not by series, and each page should be
@@ -239,7 +242,6 @@ impl Block {
             series.push((labels, vec![Vec::new(); overlapping.len()]));
         }
         wanted.sort_unstable_by_key(|(meta, _, _)| (meta.page_offset, meta.offset_in_page));
-        let mut pages = PageCache::default();
         for (meta, index, i) in wanted {
             let page = pages
                 .get(&self.chunks, meta.page_offset)
@@ -363,20 +365,42 @@ fn page_at(data: &[u8], offset: u64) -> Result<(&[u8], usize), String> {
 /// Keeps the last decompressed page: chunks are read in file order, so each
 /// page is decompressed once per query.
 #[derive(Default)]
-struct PageCache {
-    offset: Option<u64>,
-    raw: Vec<u8>,
+pub struct PageCache {
+    pages: std::collections::HashMap<u64, Vec<u8>>,
+    bytes: usize,
+    limit: usize,
+    /// Buffers of evicted pages, reused for the next ones.
+    spare: Vec<Vec<u8>>,
 }
 
 impl PageCache {
-    fn get(&mut self, data: &[u8], offset: u64) -> Result<&[u8], String> {
-        if self.offset != Some(offset) {
-            self.offset = None;
-            let (body, _) = page_at(data, offset)?;
-            self.raw.clear();
-            packed::page_decompress(body, &mut self.raw).map_err(|e| e.to_string())?;
-            self.offset = Some(offset);
+    /// A cache of decompressed pages of one block holding up to `limit`
+    /// bytes (at least the last page read): a reader that visits a
+    /// selection in batches keeps the pages the batches share (chunks are
+    /// laid out by time, so the series of one metric are spread over every
+    /// page of a time slot).
+    pub fn new(limit: usize) -> PageCache {
+        PageCache {
+            pages: std::collections::HashMap::new(),
+            bytes: 0,
+            limit,
+            spare: Vec::new(),
         }
-        Ok(&self.raw)
+    }
+
+    fn get(&mut self, data: &[u8], offset: u64) -> Result<&[u8], String> {
+        if !self.pages.contains_key(&offset) {
+            let (body, _) = page_at(data, offset)?;
+            if self.bytes + body.len() * 4 > self.limit {
+                self.spare.extend(self.pages.drain().map(|(_, raw)| raw));
+                self.bytes = 0;
+            }
+            let mut raw = self.spare.pop().unwrap_or_default();
+            raw.clear();
+            packed::page_decompress(body, &mut raw).map_err(|e| e.to_string())?;
+            self.bytes += raw.len();
+            self.pages.insert(offset, raw);
+        }
+        Ok(&self.pages[&offset])
     }
 }

@@ -807,6 +807,9 @@ impl Evaluator<'_> {
     }
 
     fn binary(&mut self, b: &BinaryExpr) -> Result<Val, PromqlError> {
+        if let Some(value) = self.binary_local(b)? {
+            return Ok(value);
+        }
         let op = b.op;
         let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
         let lhs = self.eval(&b.lhs)?;
@@ -930,7 +933,10 @@ fn vector_scalar(
 }
 
 /// The matching signature of a series under `on(...)` / `ignoring(...)`.
-fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Vec<(String, String)> {
+pub(super) fn signature(
+    labels: &Labels,
+    matching: Option<&LabelModifier>,
+) -> Vec<(String, String)> {
     match matching {
         Some(LabelModifier::Include(on)) => labels
             .iter()
@@ -1032,19 +1038,19 @@ fn describe_signature(sig: &[(String, String)]) -> String {
 }
 
 /// A binary operation between two instant vectors, as written.
-struct Operands<'a> {
-    op: TokenType,
-    matching: Option<&'a LabelModifier>,
-    card: &'a VectorMatchCardinality,
-    return_bool: bool,
+pub(super) struct Operands<'a> {
+    pub op: TokenType,
+    pub matching: Option<&'a LabelModifier>,
+    pub card: &'a VectorMatchCardinality,
+    pub return_bool: bool,
     /// `fill_left` / `fill_right` values.
-    fill: (Option<f64>, Option<f64>),
+    pub fill: (Option<f64>, Option<f64>),
 }
 
 /// The labels of a result element: from the "many" side (the left one for
 /// one-to-one), narrowed by `on`/`ignoring` for one-to-one matching, plus
 /// the `group_left`/`group_right` labels copied from the "one" side.
-fn result_labels(operands: &Operands<'_>, many: &Labels, one: &Labels) -> Labels {
+pub(super) fn result_labels(operands: &Operands<'_>, many: &Labels, one: &Labels) -> Labels {
     let mut labels: Labels = many.clone();
     if matches!(operands.card, VectorMatchCardinality::OneToOne) {
         labels = match operands.matching {

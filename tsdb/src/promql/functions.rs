@@ -326,13 +326,28 @@ pub(super) fn top_k(
     }
     let k = if k > 1e18 { usize::MAX } else { k as usize };
     let mut out = Vec::new();
-    for (_, mut elems) in groups(vector, modifier, cache) {
-        match op {
-            token::T_TOPK => elems.sort_by(|a, b| desc_nan_last(a.v, b.v)),
-            token::T_BOTTOMK => elems.sort_by(|a, b| asc_nan_last(a.v, b.v)),
-            _ => {}
+    for (_, elems) in groups(vector, modifier, cache) {
+        let order = match op {
+            token::T_TOPK => desc_nan_last,
+            token::T_BOTTOMK => asc_nan_last,
+            _ => {
+                out.extend(elems.into_iter().take(k));
+                continue;
+            }
+        };
+        // The first k of a stable sort, kept as elements arrive: each goes
+        // after the kept ones it does not beat.
+        let mut kept: Vec<Elem> = Vec::with_capacity(k.min(elems.len()));
+        for e in elems {
+            let at = kept.partition_point(|x| order(x.v, e.v) != std::cmp::Ordering::Greater);
+            if at < k {
+                if kept.len() == k {
+                    kept.pop();
+                }
+                kept.insert(at, e);
+            }
         }
-        out.extend(elems.into_iter().take(k));
+        out.extend(kept);
     }
     Ok(out)
 }

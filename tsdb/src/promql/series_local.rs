@@ -14,10 +14,16 @@ use std::sync::Arc;
 
 use model::{Labels, Sample, METRIC_NAME};
 use promql_parser::parser::token;
-use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, MatrixSelector, VectorSelector};
+use promql_parser::parser::{
+    AggregateExpr, BinaryExpr, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
+    VectorSelector,
+};
 use rustc_hash::FxHashMap;
 
-use super::eval::{millis, offset_ms, selector_matchers, Elem, Evaluator, Metric, Val, Vector};
+use super::eval::{
+    millis, offset_ms, result_labels, scalar_op, selector_matchers, signature, Elem, Evaluator,
+    Metric, Operands, Val, Vector,
+};
 use super::functions::{
     check_counter_name, group_labels, kahan_inc, window_drops_name, window_kernel, WindowKernel,
 };
@@ -349,6 +355,90 @@ impl Evaluator<'_> {
                 .collect();
             self.check_limits(vector.len())?;
             out.push(vector);
+        }
+        Ok(Some(Val::Vector(out)))
+    }
+}
+
+impl Evaluator<'_> {
+    /// A one-to-one arithmetic or comparison operation between two
+    /// series-local expressions, matched once per series pair instead of
+    /// once per step. `None` when the operation needs the general path:
+    /// group modifiers, fill values, set operators, or a signature held by
+    /// two series of one side (whether that is an error depends on the
+    /// steps they share).
+    pub(super) fn binary_local(&mut self, b: &BinaryExpr) -> Result<Option<Val>, PromqlError> {
+        let modifier = b.modifier.as_ref();
+        if b.op.is_set_operator()
+            || modifier.is_some_and(|m| {
+                !matches!(m.card, VectorMatchCardinality::OneToOne)
+                    || m.fill_values.lhs.is_some()
+                    || m.fill_values.rhs.is_some()
+            })
+        {
+            return Ok(None);
+        }
+        let (Some(lhs), Some(rhs)) = (local(&b.lhs), local(&b.rhs)) else {
+            return Ok(None);
+        };
+        let matching = modifier.and_then(|m| m.matching.as_ref());
+        let return_bool = modifier.is_some_and(|m| m.return_bool);
+        let comparison = b.op.is_comparison_operator();
+        let left = self.rows(&lhs, None)?;
+        let right = self.rows(&rhs, None)?;
+        let mut by_signature: FxHashMap<Vec<(String, String)>, usize> = FxHashMap::default();
+        for (i, row) in right.iter().enumerate() {
+            if by_signature
+                .insert(signature(&row.metric, matching), i)
+                .is_some()
+            {
+                return Ok(None);
+            }
+        }
+        let mut pairs = Vec::new();
+        let mut matched_left: FxHashMap<usize, ()> = FxHashMap::default();
+        for row in &left {
+            if let Some(&r) = by_signature.get(&signature(&row.metric, matching)) {
+                if matched_left.insert(r, ()).is_some() {
+                    return Ok(None);
+                }
+                pairs.push((row, &right[r]));
+            }
+        }
+        let operands = Operands {
+            op: b.op,
+            matching,
+            card: &VectorMatchCardinality::OneToOne,
+            return_bool,
+            fill: (None, None),
+        };
+        let drop_name = !comparison || return_bool || lhs.drops_name();
+        let mut out: Vec<Vector> = vec![Vec::new(); self.steps.len()];
+        for (l, r) in pairs {
+            let metric: Metric = Arc::new(result_labels(&operands, &l.metric, &r.metric));
+            for (i, vector) in out.iter_mut().enumerate() {
+                let (Some(a), Some(c)) = (l.get(i), r.get(i)) else {
+                    continue;
+                };
+                let (mut v, keep) = scalar_op(b.op, a, c);
+                if comparison {
+                    if return_bool {
+                        v = if keep { 1.0 } else { 0.0 };
+                    } else if keep {
+                        v = a;
+                    } else {
+                        continue;
+                    }
+                }
+                vector.push(Elem {
+                    metric: metric.clone(),
+                    v,
+                    drop_name,
+                });
+            }
+        }
+        for vector in &out {
+            self.check_limits(vector.len())?;
         }
         Ok(Some(Val::Vector(out)))
     }
