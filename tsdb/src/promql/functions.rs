@@ -395,9 +395,10 @@ pub(super) fn limit_ratio(
     let mut out = Vec::new();
     for (_, elems) in groups(vector, modifier, cache) {
         for e in elems {
+            // Prometheus' sample offset: the series' label hash (XXH64 of
+            // `name 0xff value 0xff …`) as a fraction of the largest hash.
             let key = label_bytes(&e.metric);
-            let offset =
-                (xxhash_rust::xxh3::xxh3_64(&key) % (1 << 53)) as f64 / (1u64 << 53) as f64;
+            let offset = xxhash_rust::xxh64::xxh64(&key, 0) as f64 / u64::MAX as f64;
             let keep = if ratio >= 0.0 {
                 offset < ratio
             } else {
@@ -697,6 +698,7 @@ pub(super) fn window_kernel(name: &str) -> Option<WindowKernel> {
                     "stdvar_over_time" => variance(&values),
                     "last_over_time" => values[values.len() - 1],
                     "first_over_time" => values[0],
+                    "mad_over_time" if values.iter().any(|v| v.is_nan()) => f64::NAN,
                     "mad_over_time" => {
                         let mut sorted = values.clone();
                         let median = quantile(0.5, &mut sorted);
@@ -1247,6 +1249,61 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }
             Ok(Val::Vector(input))
         }
+        "histogram_fraction" => {
+            let lower = ev.scalar(arg(call, 0)?)?;
+            let upper = ev.scalar(arg(call, 1)?)?;
+            let input = ev.vector(arg(call, 2)?)?;
+            let near = arg(call, 2)?.to_string();
+            Ok(Val::Vector(
+                input
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, vector)| {
+                        per_histogram(ev, vector, &near, |buckets| {
+                            (bucket_fraction(lower[i], upper[i], buckets), false)
+                        })
+                    })
+                    .collect(),
+            ))
+        }
+        "histogram_quantiles" => {
+            let input = ev.vector(arg(call, 0)?)?;
+            let label = string_arg(call, 1)?;
+            if !model::labels::is_valid_label_name(&label) {
+                return Err(exec(format!("invalid label name {label:?}")));
+            }
+            let mut quantiles = Vec::new();
+            for i in 2..call.args.args.len() {
+                let q = ev.scalar(arg(call, i)?)?;
+                for &q in &q {
+                    ev.check_quantile(q, arg(call, 0)?);
+                }
+                quantiles.push(q);
+            }
+            let near = arg(call, 0)?.to_string();
+            Ok(Val::Vector(
+                input
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, vector)| {
+                        let mut out = Vec::new();
+                        for q in &quantiles {
+                            let q = q[i];
+                            let value = quantile_label(q);
+                            for e in per_histogram(ev, vector.clone(), &near, |buckets| {
+                                bucket_quantile(q, buckets)
+                            }) {
+                                out.push(Elem {
+                                    metric: Arc::new(with_label(&e.metric, &label, &value)),
+                                    ..e
+                                });
+                            }
+                        }
+                        out
+                    })
+                    .collect(),
+            ))
+        }
         "histogram_quantile" => {
             let q = ev.scalar(arg(call, 0)?)?;
             let input = ev.vector(arg(call, 1)?)?;
@@ -1258,7 +1315,9 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                 input
                     .into_iter()
                     .enumerate()
-                    .map(|(i, vector)| histogram_quantile(ev, q[i], vector, &near))
+                    .map(|(i, vector)| {
+                        per_histogram(ev, vector, &near, |buckets| bucket_quantile(q[i], buckets))
+                    })
                     .collect(),
             ))
         }
@@ -1355,10 +1414,16 @@ fn warn_sort_in_range_query(ev: &Evaluator<'_>, name: &str) {
     }
 }
 
-/// `histogram_quantile` over classic `le` buckets, as Prometheus'
-/// `BucketQuantile` (sorting, coalescing, forced monotonicity). `near` is
-/// the buckets argument, for the position annotations quote.
-fn histogram_quantile(ev: &Evaluator<'_>, q: f64, vector: Vector, near: &str) -> Vector {
+/// Applies `f` to each classic histogram of a vector: its `(le, count)`
+/// buckets, grouped by the labels other than `le` and the name. `f` answers
+/// the value and whether the counts had to be made monotonic. `near` is the
+/// buckets argument, for the position annotations quote.
+fn per_histogram(
+    ev: &Evaluator<'_>,
+    vector: Vector,
+    near: &str,
+    f: impl Fn(Vec<(f64, f64)>) -> (f64, bool),
+) -> Vector {
     // Per group: its labels, its `(le, count)` buckets, the metric name.
     type Group = (Labels, Vec<(f64, f64)>, String);
     let mut groups: Vec<Group> = Vec::new();
@@ -1376,10 +1441,12 @@ fn histogram_quantile(ev: &Evaluator<'_>, q: f64, vector: Vector, near: &str) ->
             );
             continue;
         };
+        // The name stays in the key and is dropped with the result, so
+        // that two histograms differing only by name collide as upstream.
         let key = Labels::from_sorted_unchecked(
             e.metric
                 .iter()
-                .filter(|l| l.name != "le" && l.name != METRIC_NAME)
+                .filter(|l| l.name != "le")
                 .cloned()
                 .collect(),
         );
@@ -1392,7 +1459,7 @@ fn histogram_quantile(ev: &Evaluator<'_>, q: f64, vector: Vector, near: &str) ->
     groups
         .into_iter()
         .map(|(labels, buckets, metric_name)| {
-            let (v, fixed) = bucket_quantile(q, buckets);
+            let (v, fixed) = f(buckets);
             if fixed {
                 ev.info(
                     format!(
@@ -1404,10 +1471,89 @@ fn histogram_quantile(ev: &Evaluator<'_>, q: f64, vector: Vector, near: &str) ->
             Elem {
                 metric: Arc::new(labels),
                 v,
-                drop_name: false,
+                drop_name: true,
             }
         })
         .collect()
+}
+
+/// A quantile as `histogram_quantiles` labels it: always with a decimal
+/// point (`0.0`, `0.25`, `1.0`).
+fn quantile_label(q: f64) -> String {
+    let text = super::format_value(q);
+    if text.contains(['.', 'e', 'N', 'I']) {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// Prometheus' `BucketFraction`: the fraction of observations between
+/// `lower` and `upper`, interpolating linearly inside buckets (the lowest
+/// bucket starts at 0 when its bound is positive; observations of a bucket
+/// with an infinite bound sit at its infinite end).
+fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    let mut coalesced: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (bound, count) in buckets {
+        match coalesced.last_mut() {
+            Some(last) if last.0 == bound => last.1 += count,
+            _ => coalesced.push((bound, count)),
+        }
+    }
+    let buckets = coalesced;
+    let total = buckets[buckets.len() - 1].1;
+    if total == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
+    for (i, &(bound, cumulative)) in buckets.iter().enumerate() {
+        let (b_lower, previous) = match i {
+            0 if bound > 0.0 => (0.0, 0.0),
+            0 => (f64::NEG_INFINITY, 0.0),
+            _ => buckets[i - 1],
+        };
+        let count = cumulative - previous;
+        // No interpolation in a bucket of infinite width: its
+        // observations sit at its infinite end.
+        let at = |v: f64| {
+            if b_lower.is_infinite() {
+                rank + count
+            } else if bound.is_infinite() {
+                rank
+            } else {
+                rank + count * (v - b_lower) / (bound - b_lower)
+            }
+        };
+        if lower_rank.is_none() && b_lower >= lower {
+            lower_rank = Some(rank);
+        }
+        if upper_rank.is_none() && b_lower >= upper {
+            upper_rank = Some(rank);
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        if lower_rank.is_none() && b_lower < lower && bound > lower {
+            lower_rank = Some(at(lower));
+        }
+        if upper_rank.is_none() && b_lower < upper && bound > upper {
+            upper_rank = Some(at(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank += count;
+    }
+    let lower_rank = lower_rank.filter(|r| *r <= total).unwrap_or(total);
+    let upper_rank = upper_rank.filter(|r| *r <= total).unwrap_or(total);
+    (upper_rank - lower_rank) / total
 }
 
 fn parse_le(text: &str) -> Result<f64, std::num::ParseFloatError> {
