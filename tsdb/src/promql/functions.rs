@@ -1249,6 +1249,7 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }
             Ok(Val::Vector(input))
         }
+        "info" => super::info::info(ev, call),
         "histogram_fraction" => {
             let lower = ev.scalar(arg(call, 0)?)?;
             let upper = ev.scalar(arg(call, 1)?)?;

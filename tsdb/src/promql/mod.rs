@@ -6,6 +6,7 @@
 
 mod eval;
 mod functions;
+mod info;
 pub mod script;
 mod series_local;
 mod value;

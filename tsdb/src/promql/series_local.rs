@@ -53,7 +53,7 @@ impl Row {
         self.present[step / 64] |= 1 << (step % 64);
     }
 
-    fn get(&self, step: usize) -> Option<f64> {
+    pub fn get(&self, step: usize) -> Option<f64> {
         (self.present[step / 64] & (1 << (step % 64)) != 0).then(|| self.values[step])
     }
 
@@ -70,6 +70,15 @@ pub(super) enum Local<'e> {
         vs: &'e VectorSelector,
         timestamps: bool,
     },
+    /// Series chosen by matchers, as an instant selector (for `info()`'s
+    /// info series).
+    Select {
+        matchers: Vec<model::Matcher>,
+        timestamps: bool,
+        /// `@` time and offset, as an instant selector's.
+        at: Option<i64>,
+        offset: i64,
+    },
     /// `name(ms)` for a window function `name` that takes no other argument.
     Window {
         name: &'e str,
@@ -84,7 +93,7 @@ impl Local<'_> {
     /// Whether the expression's result loses the metric name.
     pub fn drops_name(&self) -> bool {
         match self {
-            Local::Instant { timestamps, .. } => *timestamps,
+            Local::Instant { timestamps, .. } | Local::Select { timestamps, .. } => *timestamps,
             Local::Window { name, .. } => window_drops_name(name),
         }
     }
@@ -155,12 +164,24 @@ impl Evaluator<'_> {
             }
         };
         let parts = match local {
-            Local::Instant { vs, timestamps } => {
-                let matchers = selector_matchers(vs)?;
-                let at = self.resolve_at(&vs.at);
+            Local::Instant { .. } | Local::Select { .. } => {
+                let (matchers, at, offset, timestamps) = match local {
+                    Local::Instant { vs, timestamps } => (
+                        selector_matchers(vs)?,
+                        self.resolve_at(&vs.at),
+                        offset_ms(&vs.offset),
+                        *timestamps,
+                    ),
+                    Local::Select {
+                        matchers,
+                        timestamps,
+                        at,
+                        offset,
+                    } => (matchers.clone(), *at, *offset, *timestamps),
+                    Local::Window { .. } => unreachable!("matched above"),
+                };
                 let lookback = self.options.lookback_ms;
-                let (ends, lo, hi) = self.selection_ends(at, offset_ms(&vs.offset));
-                let timestamps = *timestamps;
+                let (ends, lo, hi) = self.selection_ends(at, offset);
                 self.select_parts(
                     &matchers,
                     lo - lookback + 1,
