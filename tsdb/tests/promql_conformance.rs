@@ -6,7 +6,10 @@
 //! commit d15adb9ad7e5d9fbde3a9a8f30200593a5a14d86 (Apache-2.0; `LICENSE` and
 //! `NOTICE` beside them). Never edit them: list exceptions instead, in
 //!
-//! - `tests/promql/skip.txt`: evals not run at all;
+//! - `tests/promql/skipped.txt` (generated): every eval the runner skips by
+//!   itself (native histograms, start timestamps, syntax promql-parser cannot
+//!   parse), each with its reason;
+//! - `tests/promql/skip.txt`: evals not run at all for any other reason;
 //! - `tests/promql/known_failures.txt`: evals that fail today. The test fails
 //!   on any other failure, and on a listed eval that now passes, so the list
 //!   only shrinks. After fixing the engine, regenerate it with
@@ -296,6 +299,45 @@ fn list_lines(path: &Path) -> Vec<(usize, String)> {
         .collect()
 }
 
+const SKIPPED_HEADER: &str = "\
+# PromQL conformance evals the runner skips by itself, and why: native
+# histograms, start timestamps (@st), and syntax promql-parser cannot parse
+# (see the module docs of tsdb::promql::script). Generated; the test fails
+# when the runner skips an eval not listed here or runs one that is. Rewrite
+# it with
+#   VIGIL_UPDATE_KNOWN_FAILURES=1 cargo test -p tsdb --test promql_conformance
+# and review the diff.
+#
+# Format: `<file>.test:<line> <reason>`.
+";
+
+/// `skipped.txt`: `file.test:LINE reason`, generated.
+fn read_skipped() -> BTreeMap<EvalKey, String> {
+    let path = promql_dir().join("skipped.txt");
+    if !path.exists() {
+        return BTreeMap::new();
+    }
+    list_lines(&path)
+        .into_iter()
+        .map(|(n, line)| {
+            let (key, reason) = line
+                .split_once(char::is_whitespace)
+                .and_then(|(k, r)| Some((parse_key(k)?, r.trim().to_string())))
+                .unwrap_or_else(|| panic!("skipped.txt:{n}: want `file.test:LINE reason`"));
+            (key, reason)
+        })
+        .collect()
+}
+
+fn write_skipped(skipped: &BTreeMap<EvalKey, String>) {
+    let mut out = String::from(SKIPPED_HEADER);
+    for ((file, line), reason) in skipped {
+        let _ = writeln!(out, "{file}:{line} {reason}");
+    }
+    let path = promql_dir().join("skipped.txt");
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
 /// `skip.txt`: `file.test:LINE reason`.
 fn read_skip_list() -> BTreeMap<EvalKey, String> {
     let path = promql_dir().join("skip.txt");
@@ -427,6 +469,8 @@ fn upstream_promql_scripts() {
     let mut details: BTreeMap<(EvalKey, ReadPath), String> = BTreeMap::new();
     let mut totals = [Counts::default(); 2];
     let mut skip_reasons: BTreeMap<&'static str, [usize; 2]> = BTreeMap::new();
+    // Evals the runner skips by itself, with why (the head path's reason).
+    let mut skipped: BTreeMap<EvalKey, String> = BTreeMap::new();
     let mut summary = format!(
         "{:<26} {:>23} {:>23} {:>8}\n{:<26} {:>23} {:>23}\n",
         "PromQL conformance", "head", "block", "time", "", "pass  fail  skip", "pass  fail  skip"
@@ -473,6 +517,11 @@ fn upstream_promql_scripts() {
                         }
                         counts[i].skipped += 1;
                         skip_reasons.entry(reason).or_default()[i] += 1;
+                        if !skip_list.contains_key(&key) {
+                            skipped
+                                .entry(key.clone())
+                                .or_insert_with(|| reason.to_string());
+                        }
                     }
                     Outcome::Failed(why) => {
                         if verbose {
@@ -531,6 +580,44 @@ fn upstream_promql_scripts() {
         stale_skips.is_empty(),
         "skip.txt names lines that are not evals: {stale_skips:?}"
     );
+
+    // Every eval the runner skips by itself is listed, with its reason, in
+    // `skipped.txt`: what is not checked is written down and reviewed.
+    let listed_skips = read_skipped();
+    if update {
+        let mut merged: BTreeMap<EvalKey, String> = listed_skips
+            .iter()
+            .filter(|(key, _)| !ran_files.contains(&key.0))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        merged.extend(skipped.clone());
+        write_skipped(&merged);
+    } else {
+        let listed_here: BTreeMap<&EvalKey, &String> = listed_skips
+            .iter()
+            .filter(|(key, _)| ran_files.contains(&key.0))
+            .collect();
+        let now: BTreeMap<&EvalKey, &String> = skipped.iter().collect();
+        let newly: Vec<String> = now
+            .iter()
+            .filter(|(key, _)| !listed_here.contains_key(*key))
+            .map(|((file, line), why)| format!("{file}:{line} {why}"))
+            .collect();
+        let no_longer: Vec<String> = listed_here
+            .keys()
+            .filter(|key| !now.contains_key(*key))
+            .map(|(file, line)| format!("{file}:{line}"))
+            .collect();
+        assert!(
+            newly.is_empty() && no_longer.is_empty(),
+            "tests/promql/skipped.txt is out of date (rerun with {UPDATE_ENV}=1 and review \
+             the diff); {} skipped but not listed, e.g. {:?}; {} listed but run, e.g. {:?}",
+            newly.len(),
+            &newly[..newly.len().min(10)],
+            no_longer.len(),
+            &no_longer[..no_longer.len().min(10)]
+        );
+    }
 
     if update {
         // Keep the entries of the scripts that did not run.
