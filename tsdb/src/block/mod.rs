@@ -369,38 +369,46 @@ pub struct PageCache {
     pages: std::collections::HashMap<u64, Vec<u8>>,
     bytes: usize,
     limit: usize,
-    /// Buffers of evicted pages, reused for the next ones.
-    spare: Vec<Vec<u8>>,
+    /// The last page read that did not fit, and where it is from.
+    scratch: Vec<u8>,
+    scratch_offset: Option<u64>,
 }
 
 impl PageCache {
-    /// A cache of decompressed pages of one block holding up to `limit`
-    /// bytes (at least the last page read): a reader that visits a
-    /// selection in batches keeps the pages the batches share (chunks are
-    /// laid out by time, so the series of one metric are spread over every
-    /// page of a time slot).
+    /// A cache of decompressed pages of one block: the pages read first, up
+    /// to `limit` bytes, stay; later ones pass through one scratch buffer. A
+    /// reader that visits a selection in batches keeps what the batches
+    /// share (chunks are laid out by time, so the series of one metric are
+    /// spread over every page of a time slot). Keeping the first pages
+    /// rather than the latest means a scan that cycles over more pages than
+    /// fit still finds those resident, instead of evicting each before its
+    /// next use.
     pub fn new(limit: usize) -> PageCache {
         PageCache {
             pages: std::collections::HashMap::new(),
             bytes: 0,
             limit,
-            spare: Vec::new(),
+            scratch: Vec::new(),
+            scratch_offset: None,
         }
     }
 
     fn get(&mut self, data: &[u8], offset: u64) -> Result<&[u8], String> {
-        if !self.pages.contains_key(&offset) {
-            let (body, _) = page_at(data, offset)?;
-            if self.bytes + body.len() * 4 > self.limit {
-                self.spare.extend(self.pages.drain().map(|(_, raw)| raw));
-                self.bytes = 0;
-            }
-            let mut raw = self.spare.pop().unwrap_or_default();
-            raw.clear();
-            packed::page_decompress(body, &mut raw).map_err(|e| e.to_string())?;
-            self.bytes += raw.len();
-            self.pages.insert(offset, raw);
+        if self.pages.contains_key(&offset) {
+            return Ok(&self.pages[&offset]);
         }
-        Ok(&self.pages[&offset])
+        if self.scratch_offset != Some(offset) {
+            let (body, _) = page_at(data, offset)?;
+            self.scratch_offset = None;
+            self.scratch.clear();
+            packed::page_decompress(body, &mut self.scratch).map_err(|e| e.to_string())?;
+            if self.bytes + self.scratch.len() <= self.limit {
+                self.bytes += self.scratch.len();
+                self.pages.insert(offset, std::mem::take(&mut self.scratch));
+                return Ok(&self.pages[&offset]);
+            }
+            self.scratch_offset = Some(offset);
+        }
+        Ok(&self.scratch)
     }
 }
