@@ -654,12 +654,16 @@ fn main() {
             persisted_bytes(&server)
         };
         let rss_after_persist = rss_mib(server.child.id());
+        let peak_after_persist = usage(server.child.id()).1 >> 20;
         let (exact, checked) = lossless_check(&server, &workload, end_ms);
+        let peak_after_read_back = usage(server.child.id()).1 >> 20;
         let timings = time_queries(&server, start_ms + 600_000, start_ms + duration_ms);
         query_times.push((name, timings, usage(server.child.id()).1 >> 20));
+        // VmHWM only grows: each phase's figure is the peak up to its end.
         eprintln!(
-            "{name}: RSS after ingest {rss_after_ingest:.0} MiB, after persisting {rss_after_persist:.0} MiB, after reading back {:.0} MiB",
-            rss_mib(server.child.id())
+            "{name}: RSS after ingest {rss_after_ingest:.0} MiB, after persisting {rss_after_persist:.0} MiB, after reading back and the queries {:.0} MiB; peak up to persisting {peak_after_persist} MiB, up to reading back {peak_after_read_back} MiB, up to the queries {} MiB",
+            rss_mib(server.child.id()),
+            usage(server.child.id()).1 >> 20
         );
         let (_, peak_after) = usage(server.child.id());
         println!(

@@ -43,6 +43,11 @@ pub struct Options {
     pub wal: WalOptions,
     pub page_bytes: usize,
     pub zstd_level: i32,
+    /// Called after a block was written, when the whole block's encoded
+    /// chunks were just freed: the binary passes its allocator's purge, so
+    /// that burst goes back to the OS at once instead of over the
+    /// allocator's decay time.
+    pub release_memory: Option<fn()>,
 }
 
 impl Default for Options {
@@ -54,6 +59,7 @@ impl Default for Options {
             wal: WalOptions::default(),
             page_bytes: WriteOptions::default().page_bytes,
             zstd_level: WriteOptions::default().zstd_level,
+            release_memory: None,
         }
     }
 }
@@ -206,6 +212,7 @@ impl Db {
             self.metrics.compaction_failures.inc();
             io_context("writing a block from the head")(e)
         })?;
+        self.release_memory();
         if let Some(meta) = written {
             let block = Block::open(&self.blocks_dir().join(&meta.id))?;
             self.add_block(block);
@@ -306,6 +313,7 @@ impl Db {
             self.metrics.compaction_failures.inc();
             io_context("writing a merged block")(e)
         })?;
+        self.release_memory();
         if let Some(e) = failure.into_inner() {
             if let Some(meta) = &written {
                 remove_block_dir(&self.blocks_dir().join(&meta.id));
@@ -426,11 +434,18 @@ impl Db {
                     &self.options.write_options(),
                 )
                 .map_err(io_context("writing the head into the snapshot"))?;
+                self.release_memory();
             }
         }
         crate::wal::sync_dir(&target).map_err(io_context("syncing the snapshot"))?;
         info!(snapshot = %target.display(), "snapshot written");
         Ok(target)
+    }
+
+    fn release_memory(&self) {
+        if let Some(release) = self.options.release_memory {
+            release();
+        }
     }
 
     /// Makes everything written so far durable. Called on shutdown.

@@ -50,6 +50,50 @@ pub fn new_block_id() -> String {
     )
 }
 
+/// Where a chunk's encoding sits in [`Segments`].
+#[derive(Clone, Debug)]
+struct ChunkPlace {
+    segment: u32,
+    start: u32,
+    end: u32,
+}
+
+/// The encoded chunks of a block being written, in segments of 1 MiB or
+/// more: the writer holds all of them until it lays them out by time, and one
+/// growing buffer would double, and copy, its way to that size.
+#[derive(Default)]
+struct Segments {
+    segments: Vec<Vec<u8>>,
+}
+
+impl Segments {
+    const SEGMENT_BYTES: usize = 1 << 20;
+
+    fn push(&mut self, bytes: &[u8]) -> ChunkPlace {
+        let fits = self
+            .segments
+            .last()
+            .is_some_and(|s| s.capacity() - s.len() >= bytes.len());
+        if !fits {
+            self.segments
+                .push(Vec::with_capacity(Self::SEGMENT_BYTES.max(bytes.len())));
+        }
+        let segment = self.segments.len() - 1;
+        let last = &mut self.segments[segment];
+        let start = last.len();
+        last.extend_from_slice(bytes);
+        ChunkPlace {
+            segment: segment as u32,
+            start: start as u32,
+            end: last.len() as u32,
+        }
+    }
+
+    fn get(&self, place: &ChunkPlace) -> &[u8] {
+        &self.segments[place.segment as usize][place.start as usize..place.end as usize]
+    }
+}
+
 /// Writes `series` (sorted by labels; samples sorted, within
 /// `[min_time, max_time)`) as a new block under `parent`. Series are taken one
 /// at a time and kept only in encoded form, so memory stays near the block's
@@ -71,9 +115,10 @@ pub fn write_block(
         num_bytes: 0,
     };
     let mut entries: Vec<(Labels, Vec<ChunkMeta>)> = Vec::new();
-    let mut encoded: Vec<u8> = Vec::new();
-    // (first timestamp, ordinal, chunk index, range in `encoded`)
-    let mut chunks: Vec<(i64, u32, u32, std::ops::Range<usize>)> = Vec::new();
+    let mut encoded = Segments::default();
+    let mut scratch: Vec<u8> = Vec::new();
+    // (first timestamp, ordinal, chunk index, place in `encoded`)
+    let mut chunks: Vec<(i64, u32, u32, ChunkPlace)> = Vec::new();
     for (labels, samples) in series {
         debug_assert!(samples.windows(2).all(|w| w[0].t < w[1].t));
         debug_assert!(samples.iter().all(|s| s.t >= min_time && s.t < max_time));
@@ -86,9 +131,9 @@ pub fn write_block(
         let ordinal = entries.len() as u32;
         let mut metas = Vec::new();
         for (i, window) in split_by_window(&samples, options.chunk_range).enumerate() {
-            let start = encoded.len();
-            packed::encode(window, &mut encoded);
-            chunks.push((window[0].t, ordinal, i as u32, start..encoded.len()));
+            scratch.clear();
+            packed::encode(window, &mut scratch);
+            chunks.push((window[0].t, ordinal, i as u32, encoded.push(&scratch)));
             metas.push(ChunkMeta {
                 min_time: window[0].t,
                 max_time: window[window.len() - 1].t,
@@ -140,7 +185,7 @@ pub fn write_block(
         let meta = &mut entries[ordinal as usize].1[i as usize];
         meta.page_offset = file_offset;
         meta.offset_in_page = page.len() as u32;
-        page.extend_from_slice(&encoded[range]);
+        page.extend_from_slice(encoded.get(&range));
     }
     drop(encoded);
     flush(&mut page, &mut file_offset, &mut chunks_file)?;
