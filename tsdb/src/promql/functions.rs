@@ -658,21 +658,7 @@ pub(super) fn window_kernel(name: &str) -> Option<WindowKernel> {
                 Some(count as f64)
             })
         }
-        "avg_over_time"
-        | "min_over_time"
-        | "max_over_time"
-        | "sum_over_time"
-        | "count_over_time"
-        | "stddev_over_time"
-        | "stdvar_over_time"
-        | "last_over_time"
-        | "present_over_time"
-        | "first_over_time"
-        | "mad_over_time"
-        | "ts_of_min_over_time"
-        | "ts_of_max_over_time"
-        | "ts_of_last_over_time"
-        | "ts_of_first_over_time" => {
+        _ if OVER_TIME.contains(&name) => {
             let name: &'static str = OVER_TIME.iter().copied().find(|n| *n == name)?;
             Box::new(move |w, _, _, _| {
                 let values: Vec<f64> = w.iter().map(|s| s.v).collect();
@@ -1062,7 +1048,9 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }
             Ok(Val::Vector(out))
         }
-        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "resets" | "changes" => {
+        // Window functions of a subquery (those of a range selector are
+        // evaluated series by series, see `series_local`).
+        name if window_kernel(name).is_some() => {
             let range = ev.range_arg(arg(call, 0)?)?;
             for (metric, samples, _) in &range.series {
                 if !samples.is_empty() {
@@ -1072,9 +1060,12 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             }
             let kernel = window_kernel(name).expect("a window function");
             let r = range.range;
-            Ok(over_windows(ev, &range, true, |w, start, end, _| {
-                kernel(w, start, end, r)
-            }))
+            Ok(over_windows(
+                ev,
+                &range,
+                window_drops_name(name),
+                |w, start, end, _| kernel(w, start, end, r),
+            ))
         }
         "predict_linear" => {
             let range = ev.range_arg(arg(call, 0)?)?;
@@ -1087,31 +1078,6 @@ pub(super) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                 let (slope, intercept) = linear_regression(w, steps[i]);
                 Some(slope * horizon[i] + intercept)
             }))
-        }
-        "avg_over_time"
-        | "min_over_time"
-        | "max_over_time"
-        | "sum_over_time"
-        | "count_over_time"
-        | "stddev_over_time"
-        | "stdvar_over_time"
-        | "last_over_time"
-        | "present_over_time"
-        | "first_over_time"
-        | "mad_over_time"
-        | "ts_of_min_over_time"
-        | "ts_of_max_over_time"
-        | "ts_of_last_over_time"
-        | "ts_of_first_over_time" => {
-            let range = ev.range_arg(arg(call, 0)?)?;
-            let kernel = window_kernel(name).expect("a window function");
-            let r = range.range;
-            Ok(over_windows(
-                ev,
-                &range,
-                window_drops_name(name),
-                |w, start, end, _| kernel(w, start, end, r),
-            ))
         }
         "quantile_over_time" => {
             let q = ev.scalar(arg(call, 0)?)?;

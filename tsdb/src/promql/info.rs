@@ -152,6 +152,7 @@ pub(super) fn info(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
                 offset,
             },
             None,
+            true,
         )?
     };
     let info_names: BTreeSet<&str> = rows

@@ -40,21 +40,26 @@ pub(super) struct Row {
 }
 
 impl Row {
-    fn new(metric: Metric, steps: usize) -> Row {
+    /// A row of `steps` steps; without `values` it records only where the
+    /// series has a value (enough for `count` and `group`), and reads 0.
+    fn new(metric: Metric, steps: usize, values: bool) -> Row {
         Row {
             metric,
-            values: vec![0.0; steps],
+            values: if values { vec![0.0; steps] } else { Vec::new() },
             present: vec![0; steps.div_ceil(64)],
         }
     }
 
     fn set(&mut self, step: usize, v: f64) {
-        self.values[step] = v;
+        if let Some(slot) = self.values.get_mut(step) {
+            *slot = v;
+        }
         self.present[step / 64] |= 1 << (step % 64);
     }
 
     pub fn get(&self, step: usize) -> Option<f64> {
-        (self.present[step / 64] & (1 << (step % 64)) != 0).then(|| self.values[step])
+        (self.present[step / 64] & (1 << (step % 64)) != 0)
+            .then(|| self.values.get(step).copied().unwrap_or(0.0))
     }
 
     fn is_empty(&self) -> bool {
@@ -144,11 +149,13 @@ struct Part {
 impl Evaluator<'_> {
     /// Evaluates a series-local expression: one row per series that has a
     /// value at some step, in label order. With `group`, a row keeps only
-    /// the labels of its aggregation group under that modifier.
+    /// the labels of its aggregation group under that modifier; without
+    /// `values`, only where the series has a value.
     pub(super) fn rows(
         &mut self,
         local: &Local<'_>,
         group: Option<&Option<LabelModifier>>,
+        values: bool,
     ) -> Result<Vec<Row>, PromqlError> {
         let steps = self.steps.len();
         let metric_of = |part: &mut Part, labels: Labels| -> Metric {
@@ -188,7 +195,7 @@ impl Evaluator<'_> {
                     hi,
                     Part::default,
                     |part: &mut Part, labels, samples| {
-                        let mut row = Row::new(metric_of(part, labels), steps);
+                        let mut row = Row::new(metric_of(part, labels), steps, values);
                         let mut selected = 0;
                         // Step ends never decrease, so one cursor walks the
                         // samples once for all steps.
@@ -245,7 +252,7 @@ impl Evaluator<'_> {
                                 part.not_counters.insert(name.to_string());
                             }
                         }
-                        let mut row = Row::new(metric_of(part, labels), steps);
+                        let mut row = Row::new(metric_of(part, labels), steps, values);
                         // The window's edges move forward as steps advance.
                         let (mut first, mut last) = (0, 0);
                         for (i, &end) in ends.iter().enumerate() {
@@ -289,7 +296,7 @@ impl Evaluator<'_> {
 
     /// A series-local expression as per-step vectors.
     pub(super) fn local_vector(&mut self, local: &Local<'_>) -> Result<Val, PromqlError> {
-        let rows = self.rows(local, None)?;
+        let rows = self.rows(local, None, true)?;
         let drop_name = local.drops_name();
         let mut out: Vec<Vector> = vec![Vec::new(); self.steps.len()];
         for row in rows {
@@ -330,7 +337,11 @@ impl Evaluator<'_> {
         let Some(local) = local(&agg.expr) else {
             return Ok(None);
         };
-        let rows = self.rows(&local, Some(&agg.modifier))?;
+        let rows = self.rows(
+            &local,
+            Some(&agg.modifier),
+            op != token::T_COUNT && op != token::T_GROUP,
+        )?;
         let steps = self.steps.len();
         let mut groups: FxHashMap<&Labels, usize> = FxHashMap::default();
         let mut group_metrics: Vec<Metric> = Vec::new();
@@ -405,8 +416,8 @@ impl Evaluator<'_> {
         let matching = modifier.and_then(|m| m.matching.as_ref());
         let return_bool = modifier.is_some_and(|m| m.return_bool);
         let comparison = b.op.is_comparison_operator();
-        let left = self.rows(&lhs, None)?;
-        let right = self.rows(&rhs, None)?;
+        let left = self.rows(&lhs, None, true)?;
+        let right = self.rows(&rhs, None, true)?;
         let mut by_signature: FxHashMap<Vec<(String, String)>, usize> = FxHashMap::default();
         for (i, row) in right.iter().enumerate() {
             if by_signature
