@@ -489,6 +489,28 @@ impl Querier for Db {
         )?))
     }
 
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        let refs: Vec<&Matcher> = matchers.iter().collect();
+        let mut all: Vec<Labels> = self
+            .head
+            .selected_series(&refs)
+            .into_iter()
+            .filter(|s| s.has_samples_in(mint, maxt))
+            .map(|s| s.labels())
+            .collect();
+        for block in self.blocks().iter().filter(|b| b.overlaps(mint, maxt)) {
+            all.extend(block.series_in(&refs, mint, maxt)?);
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
     fn label_names(
         &self,
         matchers: &[Matcher],
@@ -496,7 +518,7 @@ impl Querier for Db {
         maxt: i64,
     ) -> Result<Vec<String>, QueryError> {
         if !matchers.is_empty() {
-            return Ok(label_names_of(&self.select(matchers, mint, maxt)?));
+            return Ok(label_names_of(&self.series(matchers, mint, maxt)?));
         }
         let names: Vec<String> = {
             let mut all = self.head.label_names();
@@ -516,7 +538,7 @@ impl Querier for Db {
         maxt: i64,
     ) -> Result<Vec<String>, QueryError> {
         if !matchers.is_empty() {
-            return Ok(label_values_of(&self.select(matchers, mint, maxt)?, name));
+            return Ok(label_values_of(&self.series(matchers, mint, maxt)?, name));
         }
         let values: Vec<String> = {
             let mut all = self.head.label_values(name);

@@ -80,40 +80,81 @@ pub trait Querier: Send + Sync {
     ) -> Result<Box<dyn Selection + 'a>, QueryError> {
         Ok(Box::new(Materialized(self.select(matchers, mint, maxt)?)))
     }
-    /// Label names of series matching `matchers` (all series when empty).
+    /// Label sets of the series matching `matchers` that have samples in
+    /// `[mint, maxt]`, sorted. This default reads their samples; a store
+    /// answers from its index.
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        Ok(self
+            .select(matchers, mint, maxt)?
+            .into_iter()
+            .map(|s| s.labels)
+            .collect())
+    }
+    /// Label names of series matching `matchers` (all named series when
+    /// empty).
     fn label_names(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<String>, QueryError>;
-    /// Values of label `name` among series matching `matchers`.
+    ) -> Result<Vec<String>, QueryError> {
+        Ok(label_names_of(&self.series(
+            &or_every_named(matchers),
+            mint,
+            maxt,
+        )?))
+    }
+    /// Values of label `name` among series matching `matchers` (all named
+    /// series when empty).
     fn label_values(
         &self,
         name: &str,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<String>, QueryError>;
+    ) -> Result<Vec<String>, QueryError> {
+        Ok(label_values_of(
+            &self.series(&or_every_named(matchers), mint, maxt)?,
+            name,
+        ))
+    }
+}
+
+/// `matchers`, or when there are none, one that selects every series with a
+/// metric name.
+fn or_every_named(matchers: &[Matcher]) -> Vec<Matcher> {
+    if matchers.is_empty() {
+        vec![
+            Matcher::new(model::MatchOp::RegexMatch, model::METRIC_NAME, ".+")
+                .expect("a valid regex"),
+        ]
+    } else {
+        matchers.to_vec()
+    }
 }
 
 /// The label names of `series`, sorted and unique: `label_names` with
 /// matchers, for any source.
-pub fn label_names_of(series: &[Series]) -> Vec<String> {
+pub fn label_names_of(series: &[Labels]) -> Vec<String> {
     sorted_unique(
         series
             .iter()
-            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
+            .flat_map(|labels| labels.iter().map(|l| l.name.clone()))
             .collect(),
     )
 }
 
 /// The values of label `name` among `series`, sorted and unique.
-pub fn label_values_of(series: &[Series], name: &str) -> Vec<String> {
+pub fn label_values_of(series: &[Labels], name: &str) -> Vec<String> {
     sorted_unique(
         series
             .iter()
-            .filter_map(|s| s.labels.get(name).map(str::to_owned))
+            .filter_map(|labels| labels.get(name).map(str::to_owned))
             .collect(),
     )
 }

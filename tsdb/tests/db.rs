@@ -63,6 +63,9 @@ fn value(series: usize, t: i64) -> f64 {
 fn all(db: &Db) -> Vec<Series> {
     let m = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
     let selected = db.select(&m, i64::MIN, i64::MAX).unwrap();
+    // The label-only path (series, label lookups) sees the same series.
+    let labels: Vec<Labels> = selected.iter().map(|s| s.labels.clone()).collect();
+    assert_eq!(db.series(&m, i64::MIN, i64::MAX).unwrap(), labels);
     // The engine's read path, range by range, must see the same series.
     for parts in [1, 3] {
         assert_same(
@@ -382,6 +385,8 @@ fn large_selections_read_in_batches_match_select() {
     for (mint, maxt) in [(i64::MIN, i64::MAX), (HOUR, 4 * HOUR)] {
         let expected = db.select(&m, mint, maxt).unwrap();
         assert_eq!(expected.len(), 3000);
+        let labels: Vec<Labels> = expected.iter().map(|s| s.labels.clone()).collect();
+        assert_eq!(db.series(&m, mint, maxt).unwrap(), labels);
         for parts in [1, 2] {
             assert_same(
                 &expected,

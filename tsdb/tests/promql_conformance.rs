@@ -33,9 +33,7 @@ use tsdb::block::Block;
 use tsdb::metrics::TsdbMetrics;
 use tsdb::promql::script::{self, EvalReport, Outcome, RunOptions, Storage};
 use tsdb::promql::{Engine, EngineOptions};
-use tsdb::querier::{
-    label_names_of, label_values_of, merge_sources, sorted_unique, Querier, QueryError, Series,
-};
+use tsdb::querier::{merge_sources, Querier, QueryError, Series};
 use tsdb::wal::record::RefSample;
 use tsdb::wal::{FsyncPolicy, WalOptions};
 use tsdb::{Db, Options};
@@ -239,43 +237,6 @@ impl Querier for Blocks {
             sources.push(block.select(&matchers, mint, maxt)?);
         }
         Ok(merge_sources(sources))
-    }
-
-    fn label_names(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<String>, QueryError> {
-        if !matchers.is_empty() {
-            return Ok(label_names_of(&self.select(matchers, mint, maxt)?));
-        }
-        Ok(sorted_unique(
-            self.0
-                .iter()
-                .filter(|b| b.overlaps(mint, maxt))
-                .flat_map(|b| b.label_names())
-                .collect(),
-        ))
-    }
-
-    fn label_values(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<String>, QueryError> {
-        if !matchers.is_empty() {
-            return Ok(label_values_of(&self.select(matchers, mint, maxt)?, name));
-        }
-        Ok(sorted_unique(
-            self.0
-                .iter()
-                .filter(|b| b.overlaps(mint, maxt))
-                .flat_map(|b| b.label_values(name))
-                .collect(),
-        ))
     }
 }
 

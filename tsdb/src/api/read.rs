@@ -327,18 +327,12 @@ pub async fn series(
     State(state): State<Arc<ApiState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let selectors = params.get_all("match[]");
-    if selectors.is_empty() {
-        return Err(ApiError::bad_data("no match[] parameter provided"));
-    }
+    let sets = required_matchers(&params)?;
     let (start, end) = time_range(&params)?;
     let limit = limit(&params)?;
     let mut all = std::collections::BTreeSet::new();
-    for selector in selectors {
-        let matchers = parse_selector(selector)?;
-        for s in on_storage(&state, move |db| db.select(&matchers, start, end)).await? {
-            all.insert(s.labels);
-        }
+    for matchers in sets {
+        all.extend(on_storage(&state, move |db| db.series(&matchers, start, end)).await?);
     }
     let data: Vec<Value> = all.iter().take(limit).map(metric_json).collect();
     Ok(success(Value::Array(data)))
@@ -350,6 +344,15 @@ fn matchers_of(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
         .into_iter()
         .map(parse_selector)
         .collect()
+}
+
+/// [`matchers_of`] for the endpoints that need at least one `match[]`.
+fn required_matchers(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let sets = matchers_of(params)?;
+    if sets.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    Ok(sets)
 }
 
 /// `/api/v1/labels`
@@ -457,14 +460,7 @@ pub async fn federate(
     State(state): State<Arc<ApiState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let selectors = params.get_all("match[]");
-    if selectors.is_empty() {
-        return Err(ApiError::bad_data("no match[] parameter provided"));
-    }
-    let sets: Vec<Vec<Matcher>> = selectors
-        .into_iter()
-        .map(parse_selector)
-        .collect::<Result<_, _>>()?;
+    let sets = required_matchers(&params)?;
     let now = now_ms();
     let lookback = state.engine.options().lookback_ms;
     let newest = on_storage(&state, move |db| {

@@ -159,6 +159,32 @@ impl Block {
         self.read_series(&ids, mint, maxt)
     }
 
+    /// Labels of the series matching `matchers` that have a chunk in
+    /// `[mint, maxt]`, in label order, read from the index alone.
+    pub fn series_in(
+        &self,
+        matchers: &[&Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>, BlockError> {
+        let mut metas = Vec::new();
+        let mut out = Vec::new();
+        for id in self.series_ids(matchers) {
+            metas.clear();
+            let labels = self
+                .index
+                .series(id as u32, &mut metas)
+                .map_err(|e| e.into_block_error(&self.dir))?;
+            if metas
+                .iter()
+                .any(|m| m.max_time >= mint && m.min_time <= maxt)
+            {
+                out.push(labels);
+            }
+        }
+        Ok(out)
+    }
+
     /// The labels of the series with `ordinal`.
     pub fn series_labels(&self, ordinal: u32) -> Result<Labels, BlockError> {
         self.index

@@ -94,6 +94,16 @@ impl MemSeries {
         AppendOutcome::Appended
     }
 
+    /// Whether the series has a sample with `mint <= t <= maxt`, judged by
+    /// its chunks' time ranges (nothing is decoded).
+    pub fn has_samples_in(&self, mint: i64, maxt: i64) -> bool {
+        let c = self.chunks.lock();
+        let overlaps = c.all().any(|chunk| {
+            matches!((chunk.first_t(), chunk.last_t()), (Some(first), Some(last)) if first <= maxt && last >= mint)
+        });
+        overlaps
+    }
+
     /// Samples with `mint <= t <= maxt`.
     pub fn samples_in(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let mut out = Vec::new();

@@ -143,21 +143,8 @@ impl Engine {
         t: i64,
     ) -> Result<QueryResult, PromqlError> {
         let expr = parser::parse(query).map_err(PromqlError::Parse)?;
-        let samples = std::cell::Cell::new(0);
-        let annotations = std::cell::RefCell::new(Annotations::default());
-        let mut ev = Evaluator {
-            querier,
-            options: &self.options,
-            query_start: t,
-            query_end: t,
-            query_step: 0,
-            steps: vec![t],
-            samples: &samples,
-            started: Instant::now(),
-            query,
-            annotations: &annotations,
-        };
-        let value = match ev.eval(&expr)? {
+        let (val, done) = self.evaluate(querier, query, &expr, (t, t, 0), vec![t])?;
+        let value = match val {
             Val::Scalar(v) => Value::Scalar { t, v: v[0] },
             Val::Str(s) => Value::String { t, v: s },
             Val::Vector(mut steps) => {
@@ -165,13 +152,7 @@ impl Engine {
             }
             Val::Matrix(series) => Value::Matrix(finish_matrix(series)?),
         };
-        let annotations = annotations.into_inner();
-        Ok(QueryResult {
-            value,
-            warnings: annotations.warnings.into_iter().collect(),
-            infos: annotations.infos.into_iter().collect(),
-            samples: samples.get(),
-        })
+        Ok(done.result(value))
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (inclusive,
@@ -195,26 +176,14 @@ impl Engine {
             ));
         }
         let expr = parser::parse(query).map_err(PromqlError::Parse)?;
-        let samples = std::cell::Cell::new(0);
-        let annotations = std::cell::RefCell::new(Annotations::default());
         let count = end.saturating_sub(start) / step + 1;
         if usize::try_from(count).map_or(true, |n| n > self.options.max_samples) {
             return Err(PromqlError::TooManySamples("query preparation"));
         }
         let steps: Vec<i64> = (0..count).map(|i| start + i * step).collect();
-        let mut ev = Evaluator {
-            querier,
-            options: &self.options,
-            query_start: start,
-            query_end: end,
-            query_step: step,
-            steps: steps.clone(),
-            samples: &samples,
-            started: Instant::now(),
-            query,
-            annotations: &annotations,
-        };
-        let value = match ev.eval(&expr)? {
+        let (val, done) =
+            self.evaluate(querier, query, &expr, (start, end, step), steps.clone())?;
+        let value = match val {
             Val::Scalar(v) => Value::Matrix(vec![Series {
                 labels: Labels::from_sorted_unchecked(Vec::new()),
                 samples: steps
@@ -231,13 +200,58 @@ impl Engine {
             )))
             }
         };
-        let annotations = annotations.into_inner();
-        Ok(QueryResult {
+        Ok(done.result(value))
+    }
+
+    /// Evaluates `expr` at `steps` of a query over `(start, end, step)`
+    /// (step 0 for an instant query).
+    fn evaluate(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        expr: &Expr,
+        (start, end, step): (i64, i64, i64),
+        steps: Vec<i64>,
+    ) -> Result<(Val, Evaluated), PromqlError> {
+        let samples = std::cell::Cell::new(0);
+        let annotations = std::cell::RefCell::new(Annotations::default());
+        let mut ev = Evaluator {
+            querier,
+            options: &self.options,
+            query_start: start,
+            query_end: end,
+            query_step: step,
+            steps,
+            samples: &samples,
+            started: Instant::now(),
+            query,
+            annotations: &annotations,
+        };
+        let val = ev.eval(expr)?;
+        Ok((
+            val,
+            Evaluated {
+                annotations: annotations.into_inner(),
+                samples: samples.get(),
+            },
+        ))
+    }
+}
+
+/// What an evaluation leaves besides its value.
+struct Evaluated {
+    annotations: Annotations,
+    samples: usize,
+}
+
+impl Evaluated {
+    fn result(self, value: Value) -> QueryResult {
+        QueryResult {
             value,
-            warnings: annotations.warnings.into_iter().collect(),
-            infos: annotations.infos.into_iter().collect(),
-            samples: samples.get(),
-        })
+            warnings: self.annotations.warnings.into_iter().collect(),
+            infos: self.annotations.infos.into_iter().collect(),
+            samples: self.samples,
+        }
     }
 }
 
