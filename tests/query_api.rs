@@ -21,6 +21,23 @@ fn post_form(agent: &ureq::Agent, url: &str, form: &str) -> (u16, serde_json::Va
     )
 }
 
+/// GETs `url`, asserts Prometheus' error shape with `status` and
+/// `error_type`, and returns the body.
+fn expect_error(
+    agent: &ureq::Agent,
+    url: &str,
+    status: u16,
+    error_type: &str,
+) -> serde_json::Value {
+    let (got, body) = get_json(agent, url);
+    assert_eq!(
+        (got, body["status"].as_str(), body["errorType"].as_str()),
+        (status, Some("error"), Some(error_type)),
+        "{url}: {body}"
+    );
+    body
+}
+
 #[test]
 fn dashboard_queries_answer_in_prometheus_shapes() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,54 +191,42 @@ fn dashboard_queries_answer_in_prometheus_shapes() {
     );
 
     // A subquery of billions of points is refused before it is built.
-    let (status, body) = get_json(
+    expect_error(
         &agent,
         &server.url(&format!(
             "/api/v1/query?query={}&time={at}",
             encode("max_over_time(requests_total[100y:1s])")
         )),
-    );
-    assert_eq!(
-        (status, body["errorType"].as_str()),
-        (422, Some("execution")),
-        "{body}"
+        422,
+        "execution",
     );
 
     // Errors: syntax (400 bad_data), execution (422), a tiny step over a huge range (400).
-    let (status, body) = get_json(
+    expect_error(
         &agent,
         &server.url(&format!(
             "/api/v1/query?query={}",
             encode("sum(rate(x[5m])")
         )),
+        400,
+        "bad_data",
     );
-    assert_eq!(
-        (status, body["errorType"].as_str()),
-        (400, Some("bad_data")),
-        "{body}"
-    );
-    let (status, body) = get_json(
+    expect_error(
         &agent,
         &server.url(&format!(
             "/api/v1/query?query={}&time={at}",
             encode("requests_total + on(job) requests_total")
         )),
+        422,
+        "execution",
     );
-    assert_eq!(
-        (status, body["errorType"].as_str()),
-        (422, Some("execution")),
-        "{body}"
-    );
-    let (status, body) = get_json(
+    let body = expect_error(
         &agent,
         &server.url(&format!(
             "/api/v1/query_range?query=up&start=0&end={at}&step=0.001"
         )),
-    );
-    assert_eq!(
-        (status, body["errorType"].as_str()),
-        (400, Some("bad_data")),
-        "{body}"
+        400,
+        "bad_data",
     );
     assert!(body["error"].as_str().unwrap().contains("11,000"), "{body}");
 
@@ -283,17 +288,14 @@ fn a_query_over_max_samples_fails_and_the_server_keeps_serving() {
         204
     );
     let at = (T0 + 500_000) as f64 / 1000.0;
-    let (status, body) = get_json(
+    let body = expect_error(
         &agent,
         &server.url(&format!(
             "/api/v1/query?query={}&time={at}",
             encode("sum_over_time(busy[10m])")
         )),
-    );
-    assert_eq!(
-        (status, body["errorType"].as_str()),
-        (422, Some("execution")),
-        "{body}"
+        422,
+        "execution",
     );
     assert!(
         body["error"].as_str().unwrap().contains("too many samples"),
