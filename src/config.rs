@@ -24,6 +24,15 @@ pub struct FileConfig {
 pub struct StorageConfig {
     #[serde(default)]
     pub tsdb: TsdbConfig,
+    #[serde(default)]
+    pub logs: LogsConfig,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// e.g. `7d`: log partitions older than this are deleted.
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -99,6 +99,12 @@ struct ServeArgs {
     /// Queries evaluated at once; more wait in line [default: 20]
     #[arg(long = "query.max-concurrency")]
     query_max_concurrency: Option<usize>,
+    /// Delete log partitions older than this [default: 7d]
+    #[arg(long = "logs.retention")]
+    logs_retention: Option<String>,
+    /// How often log streams are checked for a flush [default: 5s]
+    #[arg(long = "logs.flush-check-period", hide = true)]
+    logs_flush_check_period: Option<String>,
     /// Log format: "text" or "json".
     #[arg(long = "log.format", default_value = "text")]
     log_format: String,
@@ -178,6 +184,15 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
             options.tsdb.block_range > 0,
             "the block range must be positive"
         );
+    }
+    if let Some(text) = args.logs_retention.clone().or(file.storage.logs.retention) {
+        let retention = parse_duration(&text).map_err(anyhow::Error::msg)?;
+        options.logs.retention = retention;
+        options.log_limits.reject_older_than = retention;
+    }
+    options.logs.fsync = options.tsdb.wal.fsync;
+    if let Some(text) = &args.logs_flush_check_period {
+        options.logs.flush_check_period = parse_duration(text).map_err(anyhow::Error::msg)?;
     }
     let engine = &mut options.query_limits.engine;
     if let Some(text) = &args.lookback_delta {

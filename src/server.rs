@@ -25,6 +25,8 @@ pub struct ServeOptions {
     pub tsdb: tsdb::Options,
     pub write_limits: WriteLimits,
     pub query_limits: QueryLimits,
+    pub logs: logs::StoreOptions,
+    pub log_limits: logs::push::limits::Limits,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
 }
@@ -37,6 +39,8 @@ impl Default for ServeOptions {
             tsdb: tsdb::Options::default(),
             write_limits: WriteLimits::default(),
             query_limits: QueryLimits::default(),
+            logs: logs::StoreOptions::default(),
+            log_limits: logs::push::limits::Limits::default(),
             maintenance_interval: Duration::from_secs(60),
         }
     }
@@ -48,6 +52,7 @@ pub fn app(
     db: Arc<Db>,
     write_limits: WriteLimits,
     query_limits: QueryLimits,
+    logs_api: Arc<logs::api::LogsApi>,
     telemetry: Arc<Telemetry>,
 ) -> Router {
     let api = ApiState::new(db, write_limits, query_limits);
@@ -59,6 +64,7 @@ pub fn app(
             get(telemetry::metrics_handler).with_state(telemetry.clone()),
         )
         .merge(tsdb::api::router(api))
+        .merge(logs::api::router(logs_api))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
             telemetry::track_requests,
@@ -68,6 +74,7 @@ pub fn app(
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let mut telemetry = Telemetry::new();
     let tsdb_metrics = tsdb::metrics::TsdbMetrics::register(&mut telemetry.registry);
+    let logs_metrics = logs::api::LogsMetrics::register(&mut telemetry.registry);
     let telemetry = Arc::new(telemetry);
 
     std::fs::create_dir_all(&options.data_dir).with_context(|| {
@@ -84,6 +91,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     .await?
     .context("cannot open the metrics store")?;
     let db = Arc::new(db);
+    let logs_dir = options.data_dir.join("logs");
+    let logs_options = options.logs.clone();
+    let log_store =
+        tokio::task::spawn_blocking(move || logs::LogStore::open(&logs_dir, logs_options))
+            .await?
+            .context("cannot open the log store")?;
+    let log_store = Arc::new(log_store);
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -106,9 +120,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         options.maintenance_interval,
         stop_rx.clone(),
     ));
+    let log_flusher = tokio::spawn(run_log_flush(
+        log_store.clone(),
+        options.maintenance_interval,
+        stop_rx.clone(),
+    ));
     let syncer = match options.tsdb.wal.fsync {
         FsyncPolicy::Interval(period) => Some(tokio::spawn(run_wal_sync(
             db.clone(),
+            log_store.clone(),
             period,
             stop_rx.clone(),
         ))),
@@ -119,6 +139,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         db.clone(),
         options.write_limits.clone(),
         options.query_limits.clone(),
+        logs::api::LogsApi::new(log_store.clone(), options.log_limits.clone(), logs_metrics),
         telemetry,
     );
     axum::serve(listener, app)
@@ -129,6 +150,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     info!("stopped accepting requests; flushing");
     let _ = stop_tx.send(true);
     let _ = maintenance.await;
+    let _ = log_flusher.await;
     if let Some(syncer) = syncer {
         let _ = syncer.await;
     }
@@ -136,6 +158,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || closing.close())
         .await?
         .context("flushing the WAL on shutdown")?;
+    tokio::task::spawn_blocking(move || log_store.close())
+        .await?
+        .context("flushing the log store on shutdown")?;
     info!("Vigil stopped cleanly");
     Ok(())
 }
@@ -183,7 +208,48 @@ async fn run_maintenance(db: Arc<Db>, every: Duration, mut stop: watch::Receiver
     }
 }
 
-async fn run_wal_sync(db: Arc<Db>, every: Duration, mut stop: watch::Receiver<bool>) {
+/// Flushes log streams that are ready every few seconds, and applies log
+/// retention at the maintenance interval.
+async fn run_log_flush(
+    store: Arc<logs::LogStore>,
+    retention_every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(store.options().flush_check_period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_retention = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let store = store.clone();
+        let retention_due = last_retention.elapsed() >= retention_every;
+        if retention_due {
+            last_retention = std::time::Instant::now();
+        }
+        let outcome = tokio::task::spawn_blocking(move || {
+            store.flush(false)?;
+            if retention_due {
+                store.apply_retention(logs::store::now_ns())?;
+            }
+            Ok::<_, logs::LogsError>(())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "log flush or retention failed; will retry"),
+            Err(e) => error!(error = %e, "log flush task panicked"),
+        }
+    }
+}
+
+async fn run_wal_sync(
+    db: Arc<Db>,
+    log_store: Arc<logs::LogStore>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
@@ -193,6 +259,10 @@ async fn run_wal_sync(db: Arc<Db>, every: Duration, mut stop: watch::Receiver<bo
         let db = db.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.head().wal().sync_now()).await {
             error!(error = %e, "WAL fsync failed");
+        }
+        let log_store = log_store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log_store.sync_wal()).await {
+            error!(error = %e, "log WAL fsync failed");
         }
     }
 }

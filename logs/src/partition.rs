@@ -1,0 +1,565 @@
+//! One hour of logs on disk: the blocks of every stream that had lines in
+//! that hour, and a tantivy index with one document per block. Layout and
+//! the reasoning behind it are in FORMAT.md ("Partitions").
+//!
+//! ```text
+//! partitions/<hour since the epoch>/
+//!   index/                  tantivy: one document per block
+//!   blocks-<seq>.bin        compressed blocks written by flush <seq>
+//!   streams-<seq>.bin       label sets of the streams first seen here by flush <seq>
+//! ```
+//!
+//! Durability: a flush writes and fsyncs its block and stream files, then
+//! commits the index with the payload `wal_through=<seq>`. Files with a
+//! sequence above the committed one are left-overs of a crash and deleted
+//! on open; the WAL replays what they held.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use model::Labels;
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+use tantivy::collector::DocSetCollector;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RegexQuery, TermQuery, TermSetQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
+    TextOptions, FAST, INDEXED,
+};
+use tantivy::tokenizer::{LowerCaser, PreTokenizedString, SimpleTokenizer, TextAnalyzer, Token};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tsdb::encoding::{put_bytes, put_uvarint, Reader};
+
+use crate::block::{self, Block};
+use crate::entry::{Entry, StreamId};
+use crate::error::{LogsError, Result};
+use crate::stream_labels;
+use crate::tokens::{self, TermCondition};
+
+pub const HOUR_NS: i64 = 3_600_000_000_000;
+const BLOCKS_MAGIC: &[u8; 8] = b"VLBK\x01\0\0\0";
+const STREAMS_MAGIC: &[u8; 8] = b"VLST\x01\0\0\0";
+/// The tokenizer of the `line` field, for query parsers: tokens as [`tokens`] makes them.
+pub const TOKENIZER: &str = "vigil_tokens";
+
+/// Where a block is and what it holds, as the index stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+    pub stream: StreamId,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub file: u64,
+    pub offset: u64,
+    pub length: u64,
+    pub raw_len: u64,
+    pub lines: u64,
+}
+
+#[derive(Clone, Copy)]
+pub struct Fields {
+    pub stream: Field,
+    pub min_ts: Field,
+    pub max_ts: Field,
+    pub file: Field,
+    pub offset: Field,
+    pub length: Field,
+    pub raw_len: Field,
+    pub lines: Field,
+    /// The distinct tokens of the block's lines (tokens.rs), no positions.
+    pub line: Field,
+    /// The stream's labels, for the audit search (`labels.namespace:prod`).
+    pub labels: Field,
+}
+
+pub fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text_indexing = TextFieldIndexing::default()
+        .set_tokenizer(TOKENIZER)
+        .set_index_option(IndexRecordOption::Basic);
+    let fields = Fields {
+        stream: builder.add_u64_field("stream", INDEXED | FAST),
+        min_ts: builder.add_i64_field("min_ts", FAST),
+        max_ts: builder.add_i64_field("max_ts", FAST),
+        file: builder.add_u64_field("file", FAST),
+        offset: builder.add_u64_field("offset", FAST),
+        length: builder.add_u64_field("length", FAST),
+        raw_len: builder.add_u64_field("raw_len", FAST),
+        lines: builder.add_u64_field("lines", FAST),
+        line: builder.add_text_field(
+            "line",
+            TextOptions::default().set_indexing_options(text_indexing.clone()),
+        ),
+        labels: builder.add_json_field(
+            "labels",
+            JsonObjectOptions::default().set_indexing_options(text_indexing),
+        ),
+    };
+    (builder.build(), fields)
+}
+
+/// The analyzer matching [`tokens::for_each_token`] + [`tokens::lowercase`].
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(LowerCaser)
+        .build()
+}
+
+pub struct Partition {
+    /// Hours since the epoch: the partition holds `[hour, hour+1)`.
+    pub hour: i64,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    files: Mutex<FxHashMap<u64, Arc<File>>>,
+    streams: RwLock<FxHashMap<StreamId, Labels>>,
+    wal_through: AtomicU64,
+}
+
+fn parse_seq(name: &str, prefix: &str) -> Option<u64> {
+    name.strip_prefix(prefix)?
+        .strip_suffix(".bin")?
+        .parse()
+        .ok()
+}
+
+impl Partition {
+    /// Opens (or creates) the partition of `hour` under `dir`.
+    pub fn open(dir: &Path, hour: i64) -> Result<Partition> {
+        let index_dir = dir.join("index");
+        fs::create_dir_all(&index_dir)?;
+        let (schema, fields) = schema();
+        let index = if index_dir.join("meta.json").exists() {
+            Index::open_in_dir(&index_dir)?
+        } else {
+            Index::create_in_dir(&index_dir, schema)?
+        };
+        index.tokenizers().register(TOKENIZER, analyzer());
+        let wal_through = committed_wal_through(&index)?;
+        let mut streams = FxHashMap::default();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let seq = parse_seq(name, "blocks-").or_else(|| parse_seq(name, "streams-"));
+            match seq {
+                Some(seq) if seq > wal_through => {
+                    // Written by a flush that crashed before its commit.
+                    fs::remove_file(entry.path())?;
+                }
+                Some(_) if name.starts_with("streams-") => {
+                    read_streams_file(&entry.path(), &mut streams)?;
+                }
+                _ => {}
+            }
+        }
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Partition {
+            hour,
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            fields,
+            files: Mutex::new(FxHashMap::default()),
+            streams: RwLock::new(streams),
+            wal_through: AtomicU64::new(wal_through),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    /// The highest WAL segment whose lines of this hour are all here.
+    pub fn wal_through(&self) -> u64 {
+        self.wal_through.load(Ordering::Acquire)
+    }
+
+    /// Streams with at least one block here.
+    pub fn streams(&self) -> Vec<(StreamId, Labels)> {
+        self.streams
+            .read()
+            .iter()
+            .map(|(id, labels)| (*id, labels.clone()))
+            .collect()
+    }
+
+    pub fn has_stream(&self, id: StreamId) -> bool {
+        self.streams.read().contains_key(&id)
+    }
+
+    /// Makes committed blocks visible to [`Partition::find_blocks`]. The
+    /// store calls this for every partition at once, when it drops the
+    /// flushed lines from memory, so no reader sees a line twice.
+    pub fn reload(&self) -> Result<()> {
+        Ok(self.reader.reload()?)
+    }
+
+    /// Writes the entries of a flush (each stream's sorted by time) as
+    /// blocks, indexes them and commits with `wal_through = seq`.
+    pub fn append(&self, seq: u64, streams: &[(StreamId, &Labels, Vec<&Entry>)]) -> Result<()> {
+        debug_assert!(seq > self.wal_through());
+        let blocks_path = self.dir.join(format!("blocks-{seq:08}.bin"));
+        let mut blocks_file = File::create(&blocks_path)?;
+        blocks_file.write_all(BLOCKS_MAGIC)?;
+        let mut offset = BLOCKS_MAGIC.len() as u64;
+        let mut documents = Vec::new();
+        let mut buffer = Vec::with_capacity(4 << 20);
+        for (stream, labels, entries) in streams {
+            for chunk in cut_blocks(entries) {
+                let compressed = block::encode(chunk);
+                let raw_len = raw_len(chunk);
+                let block_ref = BlockRef {
+                    stream: *stream,
+                    min_ts: chunk[0].timestamp_ns,
+                    max_ts: chunk[chunk.len() - 1].timestamp_ns,
+                    file: seq,
+                    offset,
+                    length: compressed.len() as u64,
+                    raw_len,
+                    lines: chunk.len() as u64,
+                };
+                offset += compressed.len() as u64;
+                buffer.extend_from_slice(&compressed);
+                if buffer.len() >= 4 << 20 {
+                    blocks_file.write_all(&buffer)?;
+                    buffer.clear();
+                }
+                documents.push(self.document(&block_ref, labels, chunk));
+            }
+        }
+        blocks_file.write_all(&buffer)?;
+        blocks_file.sync_all()?;
+
+        let new_streams: Vec<(StreamId, &Labels)> = {
+            let known = self.streams.read();
+            streams
+                .iter()
+                .filter(|(id, _, _)| !known.contains_key(id))
+                .map(|(id, labels, _)| (*id, *labels))
+                .collect()
+        };
+        write_streams_file(
+            &self.dir.join(format!("streams-{seq:08}.bin")),
+            &new_streams,
+        )?;
+        tsdb::wal::sync_dir(&self.dir)?;
+
+        let mut writer = self
+            .index
+            .writer_with_num_threads::<TantivyDocument>(1, 32 << 20)?;
+        for document in documents {
+            writer.add_document(document)?;
+        }
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&format!("wal_through={seq}"));
+        commit.commit()?;
+        writer.wait_merging_threads()?;
+        let mut known = self.streams.write();
+        for (id, labels) in new_streams {
+            known.insert(id, labels.clone());
+        }
+        self.wal_through.store(seq, Ordering::Release);
+        Ok(())
+    }
+
+    fn document(&self, block: &BlockRef, labels: &Labels, entries: &[&Entry]) -> TantivyDocument {
+        let f = &self.fields;
+        let mut document = TantivyDocument::new();
+        document.add_u64(f.stream, block.stream);
+        document.add_i64(f.min_ts, block.min_ts);
+        document.add_i64(f.max_ts, block.max_ts);
+        document.add_u64(f.file, block.file);
+        document.add_u64(f.offset, block.offset);
+        document.add_u64(f.length, block.length);
+        document.add_u64(f.raw_len, block.raw_len);
+        document.add_u64(f.lines, block.lines);
+        let mut terms: HashSet<String> = HashSet::new();
+        for entry in entries {
+            tokens::for_each_token(&entry.line, |token| {
+                let token = tokens::lowercase(token);
+                let term = tokens::index_term(&token);
+                if !terms.contains(term) {
+                    terms.insert(term.to_string());
+                }
+            });
+        }
+        let mut terms: Vec<String> = terms.into_iter().collect();
+        terms.sort_unstable();
+        let tokens = terms
+            .into_iter()
+            .enumerate()
+            .map(|(position, text)| Token {
+                offset_from: 0,
+                offset_to: 0,
+                position,
+                text,
+                position_length: 1,
+            })
+            .collect();
+        document.add_pre_tokenized_text(
+            f.line,
+            PreTokenizedString {
+                text: String::new(),
+                tokens,
+            },
+        );
+        let object: BTreeMap<String, OwnedValue> = labels
+            .iter()
+            .map(|l| (l.name.clone(), OwnedValue::Str(l.value.clone())))
+            .collect();
+        document.add_object(f.labels, object);
+        document
+    }
+
+    /// Blocks of the given streams (all when `None`) overlapping
+    /// `[min_ts, max_ts]` whose terms satisfy every condition.
+    pub fn find_blocks(
+        &self,
+        streams: Option<&[StreamId]>,
+        min_ts: i64,
+        max_ts: i64,
+        conditions: &[TermCondition],
+    ) -> Result<Vec<BlockRef>> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if let Some(streams) = streams {
+            let terms = streams
+                .iter()
+                .map(|id| Term::from_field_u64(self.fields.stream, *id));
+            clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        }
+        for condition in conditions {
+            clauses.push((Occur::Must, self.condition_query(condition)?));
+        }
+        let query: Box<dyn Query> = if clauses.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        };
+        self.blocks_matching(query.as_ref(), min_ts, max_ts)
+    }
+
+    /// Blocks overlapping `[min_ts, max_ts]` that match a tantivy query.
+    pub fn blocks_matching(
+        &self,
+        query: &dyn Query,
+        min_ts: i64,
+        max_ts: i64,
+    ) -> Result<Vec<BlockRef>> {
+        let searcher = self.reader.searcher();
+        let addresses = searcher.search(query, &DocSetCollector)?;
+        let mut by_segment: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for address in addresses {
+            by_segment
+                .entry(address.segment_ord)
+                .or_default()
+                .push(address.doc_id);
+        }
+        let mut blocks = Vec::new();
+        for (segment, docs) in by_segment {
+            let fast = searcher.segment_reader(segment).fast_fields();
+            let column_u64 = |name: &str| fast.u64(name);
+            let stream = column_u64("stream")?;
+            let min = fast.i64("min_ts")?;
+            let max = fast.i64("max_ts")?;
+            let file = column_u64("file")?;
+            let offset = column_u64("offset")?;
+            let length = column_u64("length")?;
+            let raw_len = column_u64("raw_len")?;
+            let lines = column_u64("lines")?;
+            for doc in docs {
+                let block_min = min.first(doc).unwrap_or(i64::MIN);
+                let block_max = max.first(doc).unwrap_or(i64::MAX);
+                if block_max < min_ts || block_min > max_ts {
+                    continue;
+                }
+                blocks.push(BlockRef {
+                    stream: stream.first(doc).unwrap_or(0),
+                    min_ts: block_min,
+                    max_ts: block_max,
+                    file: file.first(doc).unwrap_or(0),
+                    offset: offset.first(doc).unwrap_or(0),
+                    length: length.first(doc).unwrap_or(0),
+                    raw_len: raw_len.first(doc).unwrap_or(0),
+                    lines: lines.first(doc).unwrap_or(0),
+                });
+            }
+        }
+        Ok(blocks)
+    }
+
+    fn condition_query(&self, condition: &TermCondition) -> Result<Box<dyn Query>> {
+        Ok(match condition {
+            TermCondition::Term(term) => Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.line, term),
+                IndexRecordOption::Basic,
+            )),
+            TermCondition::Regex(pattern) => {
+                Box::new(RegexQuery::from_pattern(pattern, self.fields.line)?)
+            }
+            TermCondition::Any(alternatives) => Box::new(BooleanQuery::new(
+                alternatives
+                    .iter()
+                    .map(|c| Ok((Occur::Should, self.condition_query(c)?)))
+                    .collect::<Result<Vec<_>>>()?,
+            )),
+        })
+    }
+
+    /// Reads and decompresses one block.
+    pub fn read_block(&self, block: &BlockRef) -> Result<Block> {
+        let file = {
+            let mut files = self.files.lock();
+            match files.get(&block.file) {
+                Some(file) => file.clone(),
+                None => {
+                    let path = self.dir.join(format!("blocks-{:08}.bin", block.file));
+                    let file = Arc::new(File::open(path)?);
+                    files.insert(block.file, file.clone());
+                    file
+                }
+            }
+        };
+        let mut compressed = vec![0u8; block.length as usize];
+        file.read_exact_at(&mut compressed, block.offset)?;
+        Block::decode(&compressed, block.raw_len as usize).map_err(|e| LogsError::Corrupt {
+            what: "block",
+            path: self
+                .dir
+                .join(format!("blocks-{:08}.bin", block.file))
+                .display()
+                .to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Bytes of every file of the partition.
+    pub fn size_bytes(&self) -> u64 {
+        dir_size(&self.dir)
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn committed_wal_through(index: &Index) -> Result<u64> {
+    let payload = index.load_metas()?.payload.unwrap_or_default();
+    Ok(payload
+        .strip_prefix("wal_through=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+fn raw_len(entries: &[&Entry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| {
+            e.line.len() as u64
+                + 12
+                + e.metadata
+                    .iter()
+                    .map(|(n, v)| (n.len() + v.len() + 4) as u64)
+                    .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Cuts a stream's sorted entries into blocks of about
+/// [`block::TARGET_RAW_BYTES`].
+fn cut_blocks<'e, 'a>(entries: &'e [&'a Entry]) -> impl Iterator<Item = &'e [&'a Entry]> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= entries.len() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut end = start;
+        while end < entries.len() && (end == start || bytes < block::TARGET_RAW_BYTES) {
+            bytes += entries[end].line.len() + 16;
+            end += 1;
+        }
+        let chunk = &entries[start..end];
+        start = end;
+        Some(chunk)
+    })
+}
+
+fn write_streams_file(path: &Path, streams: &[(StreamId, &Labels)]) -> Result<()> {
+    let mut body = STREAMS_MAGIC.to_vec();
+    put_uvarint(&mut body, streams.len() as u64);
+    for (id, labels) in streams {
+        body.extend_from_slice(&id.to_le_bytes());
+        put_uvarint(&mut body, labels.len() as u64);
+        for label in *labels {
+            put_bytes(&mut body, label.name.as_bytes());
+            put_bytes(&mut body, label.value.as_bytes());
+        }
+    }
+    let crc = crc32c::crc32c(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    let mut file = File::create(path)?;
+    file.write_all(&body)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn read_streams_file(path: &Path, into: &mut FxHashMap<StreamId, Labels>) -> Result<()> {
+    let corrupt = |reason: &str| LogsError::Corrupt {
+        what: "stream list",
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    };
+    let data = fs::read(path)?;
+    if data.len() < STREAMS_MAGIC.len() + 4 || &data[..8] != STREAMS_MAGIC {
+        return Err(corrupt("bad header"));
+    }
+    let (body, crc) = data.split_at(data.len() - 4);
+    if crc32c::crc32c(body).to_le_bytes() != crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut reader = Reader::new(&body[8..]);
+    let mut decode = |reader: &mut Reader| -> Result<(), tsdb::encoding::DecodeError> {
+        let count = reader.uvarint()?;
+        for _ in 0..count {
+            let id = reader.u64_le()?;
+            let label_count = reader.uvarint()?;
+            let mut pairs = Vec::new();
+            for _ in 0..label_count {
+                pairs.push((reader.str()?.to_string(), reader.str()?.to_string()));
+            }
+            let labels = stream_labels::from_pairs(pairs)
+                .map_err(|_| tsdb::encoding::DecodeError("invalid labels"))?;
+            into.insert(id, labels);
+        }
+        Ok(())
+    };
+    decode(&mut reader).map_err(|e| corrupt(e.0))
+}

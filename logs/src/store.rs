@@ -1,0 +1,616 @@
+//! The log store: ingest into WAL + head, flush to hourly partitions,
+//! retention, and the reads LogQL and the label APIs are built on.
+//!
+//! Durability sequence (FORMAT.md, "Durability"):
+//! 1. a push is framed and written to the WAL, then added to the head, under
+//!    one lock; the push is acknowledged after both (fsync per policy);
+//! 2. a flush rolls the WAL to a new segment and, under the same lock, takes
+//!    the streams that are ready out of the head and writes the rest back
+//!    into the new segment as its first record ("carry"): on replay a carry
+//!    record replaces what older segments held for its streams, so the old
+//!    segments matter only for the streams being flushed;
+//! 3. each partition writes and fsyncs its blocks, then commits its index
+//!    with `wal_through = <rolled segment>`;
+//! 4. only then are the old WAL segments deleted. Replay skips a line of
+//!    segment `s` whose hour's partition committed `wal_through >= s`, so a
+//!    crash anywhere in 2–4 neither loses nor doubles a line.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use model::{Labels, Matcher};
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+use tracing::{info, warn};
+use tsdb::wal::FsyncPolicy;
+
+use crate::block;
+use crate::entry::{stream_id, Entry, StreamEntries, StreamId};
+use crate::error::Result;
+use crate::head::{Head, HeadStream};
+use crate::partition::{BlockRef, Partition, HOUR_NS};
+use crate::tokens::TermCondition;
+use crate::wal::{self, LogWal, RecordKind};
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Partitions whose hour ended longer ago than this are deleted.
+    pub retention: Duration,
+    pub fsync: FsyncPolicy,
+    /// The whole head is flushed when it holds more than this.
+    pub head_max_bytes: usize,
+    /// A stream is flushed once its oldest unflushed line is this old, even
+    /// if it has less than a block's worth.
+    pub stream_max_age: Duration,
+    /// How often the server looks for streams ready to flush.
+    pub flush_check_period: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            retention: Duration::from_secs(7 * 24 * 3600),
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            head_max_bytes: 256 << 20,
+            stream_max_age: Duration::from_secs(5 * 60),
+            flush_check_period: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which end of the time range a log query starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// Lines of one stream the store visits: a decompressed block, or head entries.
+pub enum Lines<'a> {
+    Block(&'a block::Block),
+    Head(&'a [Entry]),
+}
+
+impl Lines<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Lines::Block(b) => b.len(),
+            Lines::Head(e) => e.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn timestamp(&self, i: usize) -> i64 {
+        match self {
+            Lines::Block(b) => b.timestamp(i),
+            Lines::Head(e) => e[i].timestamp_ns,
+        }
+    }
+
+    pub fn line(&self, i: usize) -> &str {
+        match self {
+            Lines::Block(b) => b.line(i),
+            Lines::Head(e) => &e[i].line,
+        }
+    }
+
+    pub fn metadata(&self, i: usize) -> &[(String, String)] {
+        match self {
+            Lines::Block(b) => b.metadata(i),
+            Lines::Head(e) => &e[i].metadata,
+        }
+    }
+}
+
+/// What a query reads, planned under the view lock: block references and
+/// copies of the head's matching lines, grouped into time slabs.
+pub struct ReadPlan {
+    pub slabs: Vec<Slab>,
+    labels: FxHashMap<StreamId, Labels>,
+}
+
+/// A part of the data whose lines all lie in `[min_ts, max_ts]`.
+pub struct Slab {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    source: SlabSource,
+}
+
+enum SlabSource {
+    Partition(Arc<Partition>, Vec<BlockRef>),
+    Head(Vec<(StreamId, Vec<Entry>)>),
+}
+
+/// Called with each line read: its stream's labels, timestamp, text and
+/// structured metadata.
+pub type LineVisitor<'v> = dyn FnMut(&Labels, i64, &str, &[(String, String)]) + 'v;
+
+/// Statistics of what a query read, for Loki's `stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadStats {
+    pub blocks: usize,
+    pub compressed_bytes: u64,
+    pub decompressed_bytes: u64,
+    pub lines: usize,
+    pub head_lines: usize,
+}
+
+impl ReadPlan {
+    pub fn labels(&self, id: StreamId) -> &Labels {
+        &self.labels[&id]
+    }
+
+    /// Visits every line of slab `i` in `[start_ns, end_ns)`.
+    pub fn read_slab(
+        &self,
+        i: usize,
+        start_ns: i64,
+        end_ns: i64,
+        stats: &mut ReadStats,
+        visit: &mut LineVisitor,
+    ) -> Result<()> {
+        match &self.slabs[i].source {
+            SlabSource::Partition(partition, blocks) => {
+                for block_ref in blocks {
+                    let block = partition.read_block(block_ref)?;
+                    stats.blocks += 1;
+                    stats.compressed_bytes += block_ref.length;
+                    stats.decompressed_bytes += block_ref.raw_len;
+                    let labels = &self.labels[&block_ref.stream];
+                    visit_lines(
+                        &Lines::Block(&block),
+                        labels,
+                        start_ns,
+                        end_ns,
+                        stats,
+                        visit,
+                    );
+                }
+            }
+            SlabSource::Head(streams) => {
+                for (id, entries) in streams {
+                    let before = stats.lines;
+                    visit_lines(
+                        &Lines::Head(entries),
+                        &self.labels[id],
+                        start_ns,
+                        end_ns,
+                        stats,
+                        visit,
+                    );
+                    stats.head_lines += stats.lines - before;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn visit_lines(
+    lines: &Lines,
+    labels: &Labels,
+    start_ns: i64,
+    end_ns: i64,
+    stats: &mut ReadStats,
+    visit: &mut LineVisitor,
+) {
+    for i in 0..lines.len() {
+        let ts = lines.timestamp(i);
+        if ts >= start_ns && ts < end_ns {
+            stats.lines += 1;
+            visit(labels, ts, lines.line(i), lines.metadata(i));
+        }
+    }
+}
+
+pub struct LogStore {
+    dir: PathBuf,
+    options: StoreOptions,
+    wal: LogWal,
+    head: Mutex<Head>,
+    /// Streams taken out of the head by the flush in progress.
+    flushing: RwLock<Option<Arc<Head>>>,
+    partitions: RwLock<BTreeMap<i64, Arc<Partition>>>,
+    /// One flush or retention pass at a time.
+    flush_lock: Mutex<()>,
+    /// Readers plan under `read`; a flush swaps head data for partition data under `write`.
+    view_lock: RwLock<()>,
+}
+
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn hour_of(ts: i64) -> i64 {
+    ts.div_euclid(HOUR_NS)
+}
+
+impl LogStore {
+    /// Opens the store in `dir` (created if missing), replaying the WAL.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<LogStore> {
+        let started = Instant::now();
+        let partitions_dir = dir.join("partitions");
+        fs::create_dir_all(&partitions_dir)?;
+        let mut partitions = BTreeMap::new();
+        for entry in fs::read_dir(&partitions_dir)? {
+            let entry = entry?;
+            let Some(hour) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            partitions.insert(hour, Arc::new(Partition::open(&entry.path(), hour)?));
+        }
+        let oldest_kept = now_ns() - options.retention.as_nanos() as i64;
+        let mut head = Head::default();
+        let mut replayed = 0usize;
+        let replay_started = Instant::now();
+        let wal = LogWal::open(&dir.join("wal"), options.fsync, |segment, kind, streams| {
+            for stream in streams {
+                let id = stream_id(&stream.labels);
+                if kind == RecordKind::Carry {
+                    // Everything earlier segments held for this stream is in the carry record.
+                    head.remove(id);
+                }
+                let entries: Vec<Entry> = stream
+                    .entries
+                    .into_iter()
+                    .filter(|e| {
+                        e.timestamp_ns >= oldest_kept
+                            && partitions
+                                .get(&hour_of(e.timestamp_ns))
+                                .is_none_or(|p: &Arc<Partition>| p.wal_through() < segment)
+                    })
+                    .collect();
+                if !entries.is_empty() {
+                    replayed += entries.len();
+                    head.append(id, &stream.labels, entries, replay_started);
+                }
+            }
+        })?;
+        info!(
+            partitions = partitions.len(),
+            lines_replayed = replayed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "log store opened"
+        );
+        Ok(LogStore {
+            dir: dir.to_path_buf(),
+            options,
+            wal,
+            head: Mutex::new(head),
+            flushing: RwLock::new(None),
+            partitions: RwLock::new(partitions),
+            flush_lock: Mutex::new(()),
+            view_lock: RwLock::new(()),
+        })
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Appends validated streams: WAL first, then the head. When this
+    /// returns `Ok`, the lines survive a crash of the process.
+    pub fn push(&self, streams: Vec<StreamEntries>) -> Result<()> {
+        if streams.is_empty() {
+            return Ok(());
+        }
+        let mut framed = Vec::new();
+        wal::frame_push(
+            streams.iter().map(|s| (&s.labels, &s.entries[..])),
+            &mut framed,
+        );
+        let ids: Vec<StreamId> = streams.iter().map(|s| stream_id(&s.labels)).collect();
+        let now = Instant::now();
+        let mut head = self.head.lock();
+        self.wal.append(&framed)?;
+        for (stream, id) in streams.into_iter().zip(ids) {
+            head.append(id, &stream.labels, stream.entries, now);
+        }
+        Ok(())
+    }
+
+    /// fsyncs the WAL (the `Interval` fsync policy's tick).
+    pub fn sync_wal(&self) -> Result<()> {
+        Ok(self.wal.sync()?)
+    }
+
+    pub fn head_bytes(&self) -> usize {
+        self.head.lock().bytes
+    }
+
+    /// Writes the streams that are ready (a block's worth, or older than
+    /// `stream_max_age`; everything when `all` or when the head is over
+    /// `head_max_bytes`) to their partitions.
+    pub fn flush(&self, all: bool) -> Result<()> {
+        let _one_at_a_time = self.flush_lock.lock();
+        let started = Instant::now();
+        let (seq, taken) = {
+            let mut head = self.head.lock();
+            let all = all || head.bytes > self.options.head_max_bytes;
+            let max_age = self.options.stream_max_age;
+            let ready = |s: &HeadStream| {
+                all || s.bytes >= block::TARGET_RAW_BYTES || s.since.elapsed() >= max_age
+            };
+            if !head.streams.values().any(ready) {
+                return Ok(());
+            }
+            let seq = self.wal.roll()?;
+            let taken = head.take(ready);
+            if !head.is_empty() {
+                let mut carry = Vec::new();
+                wal::frame_carry(
+                    head.streams.values().map(|s| (&s.labels, &s.entries[..])),
+                    &mut carry,
+                );
+                self.wal.append(&carry)?;
+            }
+            let taken = Arc::new(taken);
+            *self.flushing.write() = Some(taken.clone());
+            (seq, taken)
+        };
+        let result = self.write_partitions(seq, &taken);
+        {
+            let _view = self.view_lock.write();
+            if result.is_ok() {
+                for partition in self.partitions.read().values() {
+                    partition.reload()?;
+                }
+                *self.flushing.write() = None;
+            }
+        }
+        if let Err(e) = result {
+            // The lines stay in `flushing` (still queryable) and in the WAL
+            // segments, which are kept; the next start replays them.
+            warn!(error = %e, "log flush failed; the lines stay in the WAL");
+            self.put_back(taken);
+            return Err(e);
+        }
+        self.wal.remove_through(seq)?;
+        info!(
+            streams = taken.streams.len(),
+            lines = taken.lines,
+            bytes = taken.bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "flushed logs to partitions"
+        );
+        Ok(())
+    }
+
+    /// After a failed flush, returns its streams to the head so they stay
+    /// queryable and are retried (they are still in the kept WAL segments).
+    fn put_back(&self, taken: Arc<Head>) {
+        let _view = self.view_lock.write();
+        let mut head = self.head.lock();
+        *self.flushing.write() = None;
+        let taken = Arc::try_unwrap(taken).unwrap_or_else(|shared| Head {
+            streams: shared
+                .streams
+                .iter()
+                .map(|(id, s)| {
+                    (
+                        *id,
+                        HeadStream {
+                            labels: s.labels.clone(),
+                            entries: s.entries.clone(),
+                            bytes: s.bytes,
+                            since: s.since,
+                        },
+                    )
+                })
+                .collect(),
+            bytes: shared.bytes,
+            lines: shared.lines,
+        });
+        for (id, stream) in taken.streams {
+            head.append(id, &stream.labels, stream.entries, stream.since);
+        }
+    }
+
+    fn write_partitions(&self, seq: u64, taken: &Head) -> Result<()> {
+        // hour → stream → entries
+        let mut by_hour: BTreeMap<i64, FxHashMap<StreamId, Vec<&Entry>>> = BTreeMap::new();
+        for (id, stream) in &taken.streams {
+            for entry in &stream.entries {
+                by_hour
+                    .entry(hour_of(entry.timestamp_ns))
+                    .or_default()
+                    .entry(*id)
+                    .or_default()
+                    .push(entry);
+            }
+        }
+        for (hour, streams) in by_hour {
+            let partition = self.partition(hour)?;
+            let mut streams: Vec<(StreamId, &Labels, Vec<&Entry>)> = streams
+                .into_iter()
+                .map(|(id, mut entries)| {
+                    entries.sort_by_key(|e| e.timestamp_ns);
+                    (id, &taken.streams[&id].labels, entries)
+                })
+                .collect();
+            streams.sort_by_key(|(id, _, _)| *id);
+            partition.append(seq, &streams)?;
+        }
+        Ok(())
+    }
+
+    fn partition(&self, hour: i64) -> Result<Arc<Partition>> {
+        if let Some(p) = self.partitions.read().get(&hour) {
+            return Ok(p.clone());
+        }
+        let dir = self.dir.join("partitions").join(hour.to_string());
+        let partition = Arc::new(Partition::open(&dir, hour)?);
+        self.partitions.write().insert(hour, partition.clone());
+        Ok(partition)
+    }
+
+    /// Deletes partitions whose hour ended more than the retention ago.
+    pub fn apply_retention(&self, now_ns: i64) -> Result<usize> {
+        let _one_at_a_time = self.flush_lock.lock();
+        let cutoff = now_ns - self.options.retention.as_nanos() as i64;
+        let expired: Vec<Arc<Partition>> = {
+            let _view = self.view_lock.write();
+            let mut partitions = self.partitions.write();
+            let hours: Vec<i64> = partitions
+                .keys()
+                .copied()
+                .filter(|h| (h + 1) * HOUR_NS <= cutoff)
+                .collect();
+            hours.iter().filter_map(|h| partitions.remove(h)).collect()
+        };
+        for partition in &expired {
+            fs::remove_dir_all(partition.dir())?;
+            info!(
+                hour = partition.hour,
+                "deleted a log partition past retention"
+            );
+        }
+        Ok(expired.len())
+    }
+
+    /// Streams with lines in `[start_ns, end_ns)` (at partition
+    /// granularity) matching every matcher.
+    pub fn streams(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> FxHashMap<StreamId, Labels> {
+        let _view = self.view_lock.read();
+        let mut out = FxHashMap::default();
+        let matches = |labels: &Labels| {
+            matchers
+                .iter()
+                .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+        };
+        for partition in self
+            .partitions
+            .read()
+            .range(hour_of(start_ns)..=hour_of(end_ns))
+        {
+            for (id, labels) in partition.1.streams() {
+                if matches(&labels) {
+                    out.insert(id, labels);
+                }
+            }
+        }
+        let mut add_head = |head: &Head| {
+            for (id, stream) in &head.streams {
+                if !out.contains_key(id)
+                    && matches(&stream.labels)
+                    && stream
+                        .entries
+                        .iter()
+                        .any(|e| e.timestamp_ns >= start_ns && e.timestamp_ns < end_ns)
+                {
+                    out.insert(*id, stream.labels.clone());
+                }
+            }
+        };
+        if let Some(flushing) = self.flushing.read().as_ref() {
+            add_head(flushing);
+        }
+        add_head(&self.head.lock());
+        out
+    }
+
+    /// Plans reading the lines of `streams` in `[start_ns, end_ns)` from
+    /// blocks satisfying `conditions`, in slabs ordered for `direction`.
+    pub fn plan(
+        &self,
+        streams: FxHashMap<StreamId, Labels>,
+        start_ns: i64,
+        end_ns: i64,
+        conditions: &[TermCondition],
+        direction: Direction,
+    ) -> Result<ReadPlan> {
+        let _view = self.view_lock.read();
+        let ids: Vec<StreamId> = streams.keys().copied().collect();
+        let mut slabs = Vec::new();
+        if !ids.is_empty() && start_ns < end_ns {
+            for (hour, partition) in self
+                .partitions
+                .read()
+                .range(hour_of(start_ns)..=hour_of(end_ns - 1))
+            {
+                let blocks = partition.find_blocks(Some(&ids), start_ns, end_ns - 1, conditions)?;
+                if !blocks.is_empty() {
+                    slabs.push(Slab {
+                        min_ts: hour * HOUR_NS,
+                        max_ts: (hour + 1) * HOUR_NS - 1,
+                        source: SlabSource::Partition(partition.clone(), blocks),
+                    });
+                }
+            }
+            let mut head_lines = Vec::new();
+            let mut copy = |head: &Head| {
+                for id in &ids {
+                    if let Some(stream) = head.streams.get(id) {
+                        let entries: Vec<Entry> = stream
+                            .entries
+                            .iter()
+                            .filter(|e| e.timestamp_ns >= start_ns && e.timestamp_ns < end_ns)
+                            .cloned()
+                            .collect();
+                        if !entries.is_empty() {
+                            head_lines.push((*id, entries));
+                        }
+                    }
+                }
+            };
+            if let Some(flushing) = self.flushing.read().as_ref() {
+                copy(flushing);
+            }
+            copy(&self.head.lock());
+            if !head_lines.is_empty() {
+                let (min_ts, max_ts) = head_lines
+                    .iter()
+                    .flat_map(|(_, e)| e.iter().map(|e| e.timestamp_ns))
+                    .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+                slabs.push(Slab {
+                    min_ts,
+                    max_ts,
+                    source: SlabSource::Head(head_lines),
+                });
+            }
+        }
+        match direction {
+            Direction::Forward => slabs.sort_by_key(|s| s.min_ts),
+            Direction::Backward => slabs.sort_by_key(|s| std::cmp::Reverse(s.max_ts)),
+        }
+        Ok(ReadPlan {
+            slabs,
+            labels: streams,
+        })
+    }
+
+    /// Bytes on disk: partitions and WAL.
+    pub fn size_bytes(&self) -> u64 {
+        let partitions: u64 = self
+            .partitions
+            .read()
+            .values()
+            .map(|p| p.size_bytes())
+            .sum();
+        partitions + self.wal.size_bytes()
+    }
+
+    /// Flushes everything (on shutdown).
+    pub fn close(&self) -> Result<()> {
+        self.flush(true)?;
+        self.sync_wal()
+    }
+}
