@@ -2,6 +2,8 @@
 //!
 //! - [`workload`]: a deterministic node-exporter-like fleet (labels and
 //!   samples), usable by codec benches, ingest benches and load tests.
+//! - [`log_corpus`]: deterministic container logs (JSON, logfmt, nginx,
+//!   Kubernetes audit) for the log store's benchmarks.
 //! - [`codec_sizes`]: bytes per sample of the chunk codecs on a workload, laid
 //!   out in pages the way the block writer does.
 //!
@@ -9,4 +11,5 @@
 //! `cargo bench -p vigil-benches --bench chunk_codec`.
 
 pub mod codec_sizes;
+pub mod log_corpus;
 pub mod workload;

@@ -15,8 +15,14 @@ pub const TARGET_RAW_BYTES: usize = 256 << 10;
 /// 200 MB/s per core, so compression keeps up with ingest on one core.
 pub const ZSTD_LEVEL: i32 = 3;
 
+/// A compressed block and the size it decompresses to.
+pub struct Encoded {
+    pub compressed: Vec<u8>,
+    pub raw_len: usize,
+}
+
 /// Encodes entries (sorted by timestamp) and compresses them.
-pub fn encode(entries: &[&Entry]) -> Vec<u8> {
+pub fn encode(entries: &[&Entry]) -> Encoded {
     debug_assert!(entries
         .windows(2)
         .all(|w| w[0].timestamp_ns <= w[1].timestamp_ns));
@@ -46,7 +52,11 @@ pub fn encode(entries: &[&Entry]) -> Vec<u8> {
             put_bytes(&mut raw, value.as_bytes());
         }
     }
-    zstd::bulk::compress(&raw, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
+    Encoded {
+        compressed: zstd::bulk::compress(&raw, ZSTD_LEVEL)
+            .expect("zstd compression of an in-memory buffer"),
+        raw_len: raw.len(),
+    }
 }
 
 /// A decompressed block, read line by line without copying.
@@ -61,9 +71,9 @@ pub struct Block {
 }
 
 impl Block {
-    /// Decompresses and checks a block; `raw_len_hint` sizes the buffer.
-    pub fn decode(compressed: &[u8], raw_len_hint: usize) -> Result<Block, DecodeError> {
-        let raw = zstd::bulk::decompress(compressed, raw_len_hint.max(1024) + 64)
+    /// Decompresses and checks a block of `raw_len` bytes decompressed.
+    pub fn decode(compressed: &[u8], raw_len: usize) -> Result<Block, DecodeError> {
+        let raw = zstd::bulk::decompress(compressed, raw_len)
             .map_err(|_| DecodeError("block does not decompress"))?;
         let mut reader = Reader::new(&raw);
         let count = reader.uvarint()? as usize;
@@ -159,7 +169,8 @@ mod tests {
             Entry::new(i64::MAX, "last"),
         ];
         let refs: Vec<&Entry> = entries.iter().collect();
-        let block = Block::decode(&encode(&refs), 10).unwrap();
+        let encoded = encode(&refs);
+        let block = Block::decode(&encoded.compressed, encoded.raw_len).unwrap();
         assert_eq!(block.len(), 4);
         for (i, entry) in entries.iter().enumerate() {
             assert_eq!(block.timestamp(i), entry.timestamp_ns);
@@ -172,7 +183,9 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         let entries = [Entry::new(1, "hello world")];
         let good = encode(&entries.iter().collect::<Vec<_>>());
-        assert!(Block::decode(&good[..good.len() - 1], 100).is_err());
+        let truncated = &good.compressed[..good.compressed.len() - 1];
+        assert!(Block::decode(truncated, good.raw_len).is_err());
+        assert!(Block::decode(&good.compressed, good.raw_len - 1).is_err());
         assert!(Block::decode(b"not zstd", 100).is_err());
         let raw = [5u8, 1, 1]; // five lines claimed, two bytes follow
         let compressed = zstd::bulk::compress(&raw, 1).unwrap();

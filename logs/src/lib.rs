@@ -5,11 +5,15 @@
 
 pub mod api;
 pub mod block;
+pub mod detected;
+pub mod engine;
 pub mod entry;
 pub mod error;
 pub mod head;
+pub mod logql;
 pub mod partition;
 pub mod push;
+pub mod search;
 pub mod store;
 pub mod stream_labels;
 pub mod tokens;

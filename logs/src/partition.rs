@@ -77,10 +77,19 @@ pub struct Fields {
 }
 
 pub fn schema() -> (Schema, Fields) {
+    let (builder, fields) = schema_builder(IndexRecordOption::Basic);
+    (builder.build(), fields)
+}
+
+/// The block schema's fields, with `line` and `labels` indexed with
+/// `record`. The audit search's per-line index starts from this builder
+/// (with positions), so both schemas give `line` and `labels` the same
+/// field ids and a query parsed for one runs on the other.
+pub fn schema_builder(record: IndexRecordOption) -> (tantivy::schema::SchemaBuilder, Fields) {
     let mut builder = Schema::builder();
     let text_indexing = TextFieldIndexing::default()
         .set_tokenizer(TOKENIZER)
-        .set_index_option(IndexRecordOption::Basic);
+        .set_index_option(record);
     let fields = Fields {
         stream: builder.add_u64_field("stream", INDEXED | FAST),
         min_ts: builder.add_i64_field("min_ts", FAST),
@@ -99,7 +108,7 @@ pub fn schema() -> (Schema, Fields) {
             JsonObjectOptions::default().set_indexing_options(text_indexing),
         ),
     };
-    (builder.build(), fields)
+    (builder, fields)
 }
 
 /// The analyzer matching [`tokens::for_each_token`] + [`tokens::lowercase`].
@@ -223,8 +232,10 @@ impl Partition {
         let mut buffer = Vec::with_capacity(4 << 20);
         for (stream, labels, entries) in streams {
             for chunk in cut_blocks(entries) {
-                let compressed = block::encode(chunk);
-                let raw_len = raw_len(chunk);
+                let block::Encoded {
+                    compressed,
+                    raw_len,
+                } = block::encode(chunk);
                 let block_ref = BlockRef {
                     stream: *stream,
                     min_ts: chunk[0].timestamp_ns,
@@ -232,7 +243,7 @@ impl Partition {
                     file: seq,
                     offset,
                     length: compressed.len() as u64,
-                    raw_len,
+                    raw_len: raw_len as u64,
                     lines: chunk.len() as u64,
                 };
                 offset += compressed.len() as u64;
@@ -320,22 +331,20 @@ impl Partition {
                 tokens,
             },
         );
-        let object: BTreeMap<String, OwnedValue> = labels
-            .iter()
-            .map(|l| (l.name.clone(), OwnedValue::Str(l.value.clone())))
-            .collect();
-        document.add_object(f.labels, object);
+        document.add_object(f.labels, labels_object(labels));
         document
     }
 
     /// Blocks of the given streams (all when `None`) overlapping
-    /// `[min_ts, max_ts]` whose terms satisfy every condition.
+    /// `[min_ts, max_ts]` whose terms satisfy every condition (and the
+    /// query, when given).
     pub fn find_blocks(
         &self,
         streams: Option<&[StreamId]>,
         min_ts: i64,
         max_ts: i64,
         conditions: &[TermCondition],
+        query: Option<&dyn Query>,
     ) -> Result<Vec<BlockRef>> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if let Some(streams) = streams {
@@ -346,6 +355,9 @@ impl Partition {
         }
         for condition in conditions {
             clauses.push((Occur::Must, self.condition_query(condition)?));
+        }
+        if let Some(query) = query {
+            clauses.push((Occur::Must, query.box_clone()));
         }
         let query: Box<dyn Query> = if clauses.is_empty() {
             Box::new(AllQuery)
@@ -424,6 +436,19 @@ impl Partition {
 
     /// Reads and decompresses one block.
     pub fn read_block(&self, block: &BlockRef) -> Result<Block> {
+        // Blocks are cut at 256 KiB (one line may be up to the line limit);
+        // anything near this is a damaged index, not a block.
+        const MAX_BLOCK_BYTES: u64 = 256 << 20;
+        if block.raw_len > MAX_BLOCK_BYTES || block.length > MAX_BLOCK_BYTES {
+            return Err(LogsError::Corrupt {
+                what: "block reference",
+                path: self.dir.display().to_string(),
+                reason: format!(
+                    "implausible block size {} ({} compressed)",
+                    block.raw_len, block.length
+                ),
+            });
+        }
         let file = {
             let mut files = self.files.lock();
             match files.get(&block.file) {
@@ -455,6 +480,14 @@ impl Partition {
     }
 }
 
+/// Stream labels as the `labels` JSON field holds them.
+pub fn labels_object(labels: &Labels) -> BTreeMap<String, OwnedValue> {
+    labels
+        .iter()
+        .map(|l| (l.name.clone(), OwnedValue::Str(l.value.clone())))
+        .collect()
+}
+
 fn dir_size(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .map(|entries| {
@@ -476,20 +509,6 @@ fn committed_wal_through(index: &Index) -> Result<u64> {
         .strip_prefix("wal_through=")
         .and_then(|n| n.parse().ok())
         .unwrap_or(0))
-}
-
-fn raw_len(entries: &[&Entry]) -> u64 {
-    entries
-        .iter()
-        .map(|e| {
-            e.line.len() as u64
-                + 12
-                + e.metadata
-                    .iter()
-                    .map(|(n, v)| (n.len() + v.len() + 4) as u64)
-                    .sum::<u64>()
-        })
-        .sum()
 }
 
 /// Cuts a stream's sorted entries into blocks of about

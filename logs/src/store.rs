@@ -141,6 +141,16 @@ pub struct ReadStats {
     pub head_lines: usize,
 }
 
+impl ReadStats {
+    pub fn add(&mut self, other: &ReadStats) {
+        self.blocks += other.blocks;
+        self.compressed_bytes += other.compressed_bytes;
+        self.decompressed_bytes += other.decompressed_bytes;
+        self.lines += other.lines;
+        self.head_lines += other.head_lines;
+    }
+}
+
 impl ReadPlan {
     pub fn labels(&self, id: StreamId) -> &Labels {
         &self.labels[&id]
@@ -189,6 +199,99 @@ impl ReadPlan {
             }
         }
         Ok(())
+    }
+}
+
+impl ReadPlan {
+    /// Visits every line in `[start_ns, end_ns)` on `threads` threads, in no
+    /// particular order: each thread folds into its own state from `init`.
+    /// For metric queries, which read everything in their range.
+    pub fn read_parallel<T: Send>(
+        &self,
+        start_ns: i64,
+        end_ns: i64,
+        threads: usize,
+        init: impl Fn() -> T + Sync,
+        visit: impl Fn(&mut T, &Labels, i64, &str, &[(String, String)]) + Sync,
+    ) -> Result<(Vec<T>, ReadStats)> {
+        // Work units: each block of each partition slab, and each head stream.
+        let mut units: Vec<(usize, usize)> = Vec::new();
+        for (i, slab) in self.slabs.iter().enumerate() {
+            let count = match &slab.source {
+                SlabSource::Partition(_, blocks) => blocks.len(),
+                SlabSource::Head(streams) => streams.len(),
+            };
+            units.extend((0..count).map(|j| (i, j)));
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = threads.clamp(1, units.len().max(1));
+        let outcomes: Vec<Result<(T, ReadStats)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> Result<(T, ReadStats)> {
+                        let mut state = init();
+                        let mut stats = ReadStats::default();
+                        loop {
+                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&(slab, j)) = units.get(n) else {
+                                break;
+                            };
+                            let mut visitor =
+                                |labels: &Labels,
+                                 ts: i64,
+                                 line: &str,
+                                 metadata: &[(String, String)]| {
+                                    visit(&mut state, labels, ts, line, metadata)
+                                };
+                            match &self.slabs[slab].source {
+                                SlabSource::Partition(partition, blocks) => {
+                                    let block_ref = &blocks[j];
+                                    let block = partition.read_block(block_ref)?;
+                                    stats.blocks += 1;
+                                    stats.compressed_bytes += block_ref.length;
+                                    stats.decompressed_bytes += block_ref.raw_len;
+                                    let labels = &self.labels[&block_ref.stream];
+                                    visit_lines(
+                                        &Lines::Block(&block),
+                                        labels,
+                                        start_ns,
+                                        end_ns,
+                                        &mut stats,
+                                        &mut visitor,
+                                    );
+                                }
+                                SlabSource::Head(streams) => {
+                                    let (id, entries) = &streams[j];
+                                    let before = stats.lines;
+                                    visit_lines(
+                                        &Lines::Head(entries),
+                                        &self.labels[id],
+                                        start_ns,
+                                        end_ns,
+                                        &mut stats,
+                                        &mut visitor,
+                                    );
+                                    stats.head_lines += stats.lines - before;
+                                }
+                            }
+                        }
+                        Ok((state, stats))
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a read worker panicked"))
+                .collect()
+        });
+        let mut states = Vec::with_capacity(threads);
+        let mut total = ReadStats::default();
+        for outcome in outcomes {
+            let (state, stats) = outcome?;
+            states.push(state);
+            total.add(&stats);
+        }
+        Ok((states, total))
     }
 }
 
@@ -537,6 +640,20 @@ impl LogStore {
         conditions: &[TermCondition],
         direction: Direction,
     ) -> Result<ReadPlan> {
+        self.plan_with(streams, start_ns, end_ns, conditions, None, direction)
+    }
+
+    /// [`LogStore::plan`], with blocks also filtered by a tantivy query
+    /// over the block index (the audit search).
+    pub fn plan_with(
+        &self,
+        streams: FxHashMap<StreamId, Labels>,
+        start_ns: i64,
+        end_ns: i64,
+        conditions: &[TermCondition],
+        query: Option<&dyn tantivy::query::Query>,
+        direction: Direction,
+    ) -> Result<ReadPlan> {
         let _view = self.view_lock.read();
         let ids: Vec<StreamId> = streams.keys().copied().collect();
         let mut slabs = Vec::new();
@@ -546,7 +663,8 @@ impl LogStore {
                 .read()
                 .range(hour_of(start_ns)..=hour_of(end_ns - 1))
             {
-                let blocks = partition.find_blocks(Some(&ids), start_ns, end_ns - 1, conditions)?;
+                let blocks =
+                    partition.find_blocks(Some(&ids), start_ns, end_ns - 1, conditions, query)?;
                 if !blocks.is_empty() {
                     slabs.push(Slab {
                         min_ts: hour * HOUR_NS,
@@ -612,5 +730,61 @@ impl LogStore {
     pub fn close(&self) -> Result<()> {
         self.flush(true)?;
         self.sync_wal()
+    }
+}
+
+/// How much of a stream a time range covers, for `index/stats` and `index/volume`.
+#[derive(Clone, Debug)]
+pub struct StreamVolume {
+    pub labels: Labels,
+    pub blocks: u64,
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+impl LogStore {
+    /// Blocks, lines and bytes of the streams matching `matchers` in
+    /// `[start_ns, end_ns)`: whole blocks overlapping the range (as Loki
+    /// counts whole chunks), exact lines for the head.
+    pub fn volume(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<FxHashMap<StreamId, StreamVolume>> {
+        let streams = self.streams(matchers, start_ns, end_ns);
+        let plan = self.plan(streams, start_ns, end_ns, &[], Direction::Forward)?;
+        let mut out: FxHashMap<StreamId, StreamVolume> = FxHashMap::default();
+        for slab in &plan.slabs {
+            let mut add = |id: StreamId, blocks: u64, lines: u64, bytes: u64| {
+                let volume = out.entry(id).or_insert_with(|| StreamVolume {
+                    labels: plan.labels[&id].clone(),
+                    blocks: 0,
+                    lines: 0,
+                    bytes: 0,
+                });
+                volume.blocks += blocks;
+                volume.lines += lines;
+                volume.bytes += bytes;
+            };
+            match &slab.source {
+                SlabSource::Partition(_, blocks) => {
+                    for block in blocks {
+                        add(block.stream, 1, block.lines, block.raw_len);
+                    }
+                }
+                SlabSource::Head(streams) => {
+                    for (id, entries) in streams {
+                        add(
+                            *id,
+                            0,
+                            entries.len() as u64,
+                            entries.iter().map(|e| e.line.len() as u64).sum(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -134,12 +134,16 @@ async fn ingest(
             .flat_map(|s| &s.entries)
             .map(|e| e.line.len())
             .sum();
+        let tailed = (worker.tail.receiver_count() > 0).then(|| Arc::new(checked.accepted.clone()));
         if let Err(e) = worker.store.push(checked.accepted) {
             error!(error = %e, "cannot write pushed logs to the WAL");
             return Err(Box::new(plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot store the lines: {e}; retry later"),
             )));
+        }
+        if let Some(tailed) = tailed {
+            let _ = worker.tail.send(tailed);
         }
         worker.metrics.lines_received.inc_by(lines as u64);
         worker.metrics.bytes_received.inc_by(bytes as u64);
