@@ -261,12 +261,12 @@ pub fn generate(
     let rare_at: Vec<usize> = (1..=RARE_LINES)
         .map(|i| i * lines / (RARE_LINES + 1))
         .collect();
-    let gap = span_ns / lines.max(1) as i64;
     let mut produced = 0usize;
     let mut i = 0usize;
     while produced < target_bytes {
         let stream = rng.below(streams.len() as u64) as usize;
-        let ns = start_ns + (i as i64) * gap;
+        // Time advances with the bytes produced, so the corpus fills the span exactly.
+        let ns = start_ns + (span_ns as i128 * produced as i128 / target_bytes as i128) as i64;
         let text = line(&mut rng, streams[stream].kind, ns, rare_at.contains(&i));
         produced += text.len() + 1;
         emit(stream, ns, text);

@@ -6,6 +6,9 @@ pub enum LogsError {
     Io(#[from] std::io::Error),
     #[error("index error: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// Writes come faster than flushes: the client should retry later.
+    #[error("{0}")]
+    Overloaded(String),
     #[error("corrupt {what} in {path}: {reason}")]
     Corrupt {
         what: &'static str,

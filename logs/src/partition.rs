@@ -26,7 +26,7 @@ use model::Labels;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use tantivy::collector::DocSetCollector;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RegexQuery, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
     TextOptions, FAST, INDEXED,
@@ -128,6 +128,8 @@ pub struct Partition {
     files: Mutex<FxHashMap<u64, Arc<File>>>,
     streams: RwLock<FxHashMap<StreamId, Labels>>,
     wal_through: AtomicU64,
+    /// See [`Partition::term_list`].
+    term_list: Mutex<Option<Arc<String>>>,
 }
 
 fn parse_seq(name: &str, prefix: &str) -> Option<u64> {
@@ -180,6 +182,7 @@ impl Partition {
             files: Mutex::new(FxHashMap::default()),
             streams: RwLock::new(streams),
             wal_through: AtomicU64::new(wal_through),
+            term_list: Mutex::new(None),
         })
     }
 
@@ -217,7 +220,38 @@ impl Partition {
     /// store calls this for every partition at once, when it drops the
     /// flushed lines from memory, so no reader sees a line twice.
     pub fn reload(&self) -> Result<()> {
-        Ok(self.reader.reload()?)
+        self.reader.reload()?;
+        *self.term_list.lock() = None;
+        Ok(())
+    }
+
+    /// Every term of the `line` field, each followed by `\n` (the first
+    /// preceded by one): substring conditions search this with `memchr`
+    /// instead of walking the term dictionary with a regex automaton, which
+    /// cost milliseconds per partition. Built on first use after a reload.
+    fn term_list(&self) -> Result<Arc<String>> {
+        if let Some(list) = self.term_list.lock().as_ref() {
+            return Ok(list.clone());
+        }
+        let searcher = self.reader.searcher();
+        let mut terms = std::collections::BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.line)?;
+            let mut stream = inverted.terms().stream()?;
+            while stream.advance() {
+                if let Ok(term) = std::str::from_utf8(stream.key()) {
+                    terms.insert(term.to_string());
+                }
+            }
+        }
+        let mut list = String::from("\n");
+        for term in terms {
+            list.push_str(&term);
+            list.push('\n');
+        }
+        let list = Arc::new(list);
+        *self.term_list.lock() = Some(list.clone());
+        Ok(list)
     }
 
     /// Writes the entries of a flush (each stream's sorted by time) as
@@ -228,32 +262,34 @@ impl Partition {
         let mut blocks_file = File::create(&blocks_path)?;
         blocks_file.write_all(BLOCKS_MAGIC)?;
         let mut offset = BLOCKS_MAGIC.len() as u64;
-        let mut documents = Vec::new();
+        let chunks: Vec<(StreamId, &Labels, &[&Entry])> = streams
+            .iter()
+            .flat_map(|(id, labels, entries)| cut_blocks(entries).map(move |c| (*id, *labels, c)))
+            .collect();
+        // Compressing and tokenizing are most of a flush: spread them over the cores.
+        let prepared = parallel_map(&chunks, |(_, _, chunk)| {
+            (block::encode(chunk), block_terms(chunk))
+        });
+        let mut documents = Vec::with_capacity(chunks.len());
         let mut buffer = Vec::with_capacity(4 << 20);
-        for (stream, labels, entries) in streams {
-            for chunk in cut_blocks(entries) {
-                let block::Encoded {
-                    compressed,
-                    raw_len,
-                } = block::encode(chunk);
-                let block_ref = BlockRef {
-                    stream: *stream,
-                    min_ts: chunk[0].timestamp_ns,
-                    max_ts: chunk[chunk.len() - 1].timestamp_ns,
-                    file: seq,
-                    offset,
-                    length: compressed.len() as u64,
-                    raw_len: raw_len as u64,
-                    lines: chunk.len() as u64,
-                };
-                offset += compressed.len() as u64;
-                buffer.extend_from_slice(&compressed);
-                if buffer.len() >= 4 << 20 {
-                    blocks_file.write_all(&buffer)?;
-                    buffer.clear();
-                }
-                documents.push(self.document(&block_ref, labels, chunk));
+        for ((stream, labels, chunk), (encoded, terms)) in chunks.iter().zip(prepared) {
+            let block_ref = BlockRef {
+                stream: *stream,
+                min_ts: chunk[0].timestamp_ns,
+                max_ts: chunk[chunk.len() - 1].timestamp_ns,
+                file: seq,
+                offset,
+                length: encoded.compressed.len() as u64,
+                raw_len: encoded.raw_len as u64,
+                lines: chunk.len() as u64,
+            };
+            offset += encoded.compressed.len() as u64;
+            buffer.extend_from_slice(&encoded.compressed);
+            if buffer.len() >= 4 << 20 {
+                blocks_file.write_all(&buffer)?;
+                buffer.clear();
             }
+            documents.push(self.document(&block_ref, labels, terms));
         }
         blocks_file.write_all(&buffer)?;
         blocks_file.sync_all()?;
@@ -290,7 +326,7 @@ impl Partition {
         Ok(())
     }
 
-    fn document(&self, block: &BlockRef, labels: &Labels, entries: &[&Entry]) -> TantivyDocument {
+    fn document(&self, block: &BlockRef, labels: &Labels, terms: Vec<String>) -> TantivyDocument {
         let f = &self.fields;
         let mut document = TantivyDocument::new();
         document.add_u64(f.stream, block.stream);
@@ -301,18 +337,6 @@ impl Partition {
         document.add_u64(f.length, block.length);
         document.add_u64(f.raw_len, block.raw_len);
         document.add_u64(f.lines, block.lines);
-        let mut terms: HashSet<String> = HashSet::new();
-        for entry in entries {
-            tokens::for_each_token(&entry.line, |token| {
-                let token = tokens::lowercase(token);
-                let term = tokens::index_term(&token);
-                if !terms.contains(term) {
-                    terms.insert(term.to_string());
-                }
-            });
-        }
-        let mut terms: Vec<String> = terms.into_iter().collect();
-        terms.sort_unstable();
         let tokens = terms
             .into_iter()
             .enumerate()
@@ -422,8 +446,26 @@ impl Partition {
                 Term::from_field_text(self.fields.line, term),
                 IndexRecordOption::Basic,
             )),
-            TermCondition::Regex(pattern) => {
-                Box::new(RegexQuery::from_pattern(pattern, self.fields.line)?)
+            TermCondition::Substring {
+                token,
+                at_start,
+                at_end,
+            } => {
+                let terms = self.term_list()?;
+                let matching = tokens::terms_with(&terms, token, *at_start, *at_end);
+                // A short needle inside thousands of terms narrows nothing.
+                const MAX_TERMS: usize = 4096;
+                if matching.len() > MAX_TERMS {
+                    Box::new(AllQuery)
+                } else if matching.is_empty() {
+                    Box::new(EmptyQuery)
+                } else {
+                    Box::new(TermSetQuery::new(
+                        matching
+                            .into_iter()
+                            .map(|t| Term::from_field_text(self.fields.line, t)),
+                    ))
+                }
             }
             TermCondition::Any(alternatives) => Box::new(BooleanQuery::new(
                 alternatives
@@ -478,6 +520,44 @@ impl Partition {
     pub fn size_bytes(&self) -> u64 {
         dir_size(&self.dir)
     }
+}
+
+/// The distinct index terms of a block's lines, sorted.
+fn block_terms(entries: &[&Entry]) -> Vec<String> {
+    let mut terms: HashSet<String> = HashSet::new();
+    for entry in entries {
+        tokens::for_each_token(&entry.line, |token| {
+            let token = tokens::lowercase(token);
+            let term = tokens::index_term(&token);
+            if !terms.contains(term) {
+                terms.insert(term.to_string());
+            }
+        });
+    }
+    let mut terms: Vec<String> = terms.into_iter().collect();
+    terms.sort_unstable();
+    terms
+}
+
+/// `f` over `items` on every core, results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let per_thread = items.len().div_ceil(threads);
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(per_thread.max(1))
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("a flush worker panicked"))
+            .collect()
+    })
 }
 
 /// Stream labels as the `labels` JSON field holds them.

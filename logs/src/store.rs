@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +30,7 @@ use tsdb::wal::FsyncPolicy;
 
 use crate::block;
 use crate::entry::{stream_id, Entry, StreamEntries, StreamId};
-use crate::error::Result;
+use crate::error::{LogsError, Result};
 use crate::head::{Head, HeadStream};
 use crate::partition::{BlockRef, Partition, HOUR_NS};
 use crate::tokens::TermCondition;
@@ -54,7 +55,7 @@ impl Default for StoreOptions {
         StoreOptions {
             retention: Duration::from_secs(7 * 24 * 3600),
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
-            head_max_bytes: 256 << 20,
+            head_max_bytes: 64 << 20,
             stream_max_age: Duration::from_secs(5 * 60),
             flush_check_period: Duration::from_secs(5),
         }
@@ -322,9 +323,17 @@ pub struct LogStore {
     partitions: RwLock<BTreeMap<i64, Arc<Partition>>>,
     /// One flush or retention pass at a time.
     flush_lock: Mutex<()>,
+    /// Signalled (with the head lock) when a flush takes lines out of the
+    /// head and when it ends, for pushes waiting on backpressure.
+    flushed: parking_lot::Condvar,
+    /// A pusher found the head full and is flushing (or about to).
+    flush_requested: AtomicBool,
     /// Readers plan under `read`; a flush swaps head data for partition data under `write`.
     view_lock: RwLock<()>,
 }
+
+/// How long a push waits for a flush to make room before it is refused.
+const BACKPRESSURE_WAIT: Duration = Duration::from_secs(30);
 
 pub fn now_ns() -> i64 {
     SystemTime::now()
@@ -396,6 +405,8 @@ impl LogStore {
             flushing: RwLock::new(None),
             partitions: RwLock::new(partitions),
             flush_lock: Mutex::new(()),
+            flushed: parking_lot::Condvar::new(),
+            flush_requested: AtomicBool::new(false),
             view_lock: RwLock::new(()),
         })
     }
@@ -418,9 +429,28 @@ impl LogStore {
         let ids: Vec<StreamId> = streams.iter().map(|s| stream_id(&s.labels)).collect();
         let now = Instant::now();
         let mut head = self.head.lock();
+        // Backpressure: while flushes cannot keep up, wait for one to finish.
+        let ceiling = self.options.head_max_bytes.saturating_mul(2);
+        let deadline = Instant::now() + BACKPRESSURE_WAIT;
+        while head.bytes > ceiling {
+            if self.flushed.wait_until(&mut head, deadline).timed_out() && head.bytes > ceiling {
+                return Err(LogsError::Overloaded(format!(
+                    "the log store holds {} MiB not yet flushed (limit {} MiB); retry later",
+                    head.bytes >> 20,
+                    ceiling >> 20
+                )));
+            }
+        }
         self.wal.append(&framed)?;
         for (stream, id) in streams.into_iter().zip(ids) {
             head.append(id, &stream.labels, stream.entries, now);
+        }
+        let full = head.bytes > self.options.head_max_bytes;
+        drop(head);
+        // The first pusher to find the head full flushes it (after the flush
+        // in progress, if any); the others carry on up to the ceiling.
+        if full && !self.flush_requested.swap(true, Ordering::AcqRel) {
+            self.flush(true)?;
         }
         Ok(())
     }
@@ -452,6 +482,9 @@ impl LogStore {
             }
             let seq = self.wal.roll()?;
             let taken = head.take(ready);
+            self.flush_requested.store(false, Ordering::Release);
+            // Room was made: pushes waiting on backpressure may go on.
+            self.flushed.notify_all();
             if !head.is_empty() {
                 let mut carry = Vec::new();
                 wal::frame_carry(
@@ -482,6 +515,12 @@ impl LogStore {
             return Err(e);
         }
         self.wal.remove_through(seq)?;
+        {
+            // Under the head lock, so a push between its check and its wait
+            // cannot miss this.
+            let _head = self.head.lock();
+            self.flushed.notify_all();
+        }
         info!(
             streams = taken.streams.len(),
             lines = taken.lines,

@@ -71,14 +71,40 @@ pub fn index_term(token: &str) -> &str {
     }
 }
 
+/// Finds, in `terms` (each followed by `\n`, the first preceded by one),
+/// the terms a [`TermCondition::Substring`] accepts.
+pub fn terms_with<'t>(terms: &'t str, token: &str, at_start: bool, at_end: bool) -> Vec<&'t str> {
+    let mut found: Vec<&str> = Vec::new();
+    let bytes = terms.as_bytes();
+    for at in memchr::memmem::find_iter(bytes, token.as_bytes()) {
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let end = at
+            + token.len()
+            + memchr::memchr(b'\n', &bytes[at + token.len()..])
+                .unwrap_or(bytes.len() - at - token.len());
+        if (at_start && start != at) || (at_end && end != at + token.len()) {
+            continue;
+        }
+        let term = &terms[start..end];
+        if found.last() != Some(&term) {
+            found.push(term);
+        }
+    }
+    found
+}
+
 /// A condition on a block's terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TermCondition {
     /// The block has this term.
     Term(String),
-    /// The block has a term matching this regular expression (over the term
-    /// dictionary, anchored).
-    Regex(String),
+    /// The block has a term containing `token`; with `at_start`, a term
+    /// starting with it; with `at_end`, a term ending with it.
+    Substring {
+        token: String,
+        at_start: bool,
+        at_end: bool,
+    },
     /// The block satisfies any of these.
     Any(Vec<TermCondition>),
 }
@@ -103,14 +129,15 @@ pub fn needle_conditions(needle: &str) -> Vec<TermCondition> {
             }
             continue;
         }
-        // The needle may show only part of a token of the line.
-        let pattern = match (open_left, open_right) {
-            (true, true) => format!(".*{token}.*"),
-            (true, false) => format!(".*{token}"),
-            _ => format!("{token}.*"),
-        };
+        // The needle may show only part of a token of the line: the line's
+        // token ends with it (open on the left), starts with it (open on the
+        // right), or contains it.
         let mut any = vec![
-            TermCondition::Regex(pattern),
+            TermCondition::Substring {
+                token: token.to_string(),
+                at_start: !open_left,
+                at_end: !open_right,
+            },
             TermCondition::Term(LONG_MARKER.to_string()),
         ];
         if all_hex(token) {
@@ -141,6 +168,22 @@ mod tests {
     }
 
     #[test]
+    fn substrings_find_their_terms() {
+        let terms = "\nerror\nerrors\nmirror\nterror\nwarn\n";
+        assert_eq!(
+            terms_with(terms, "rror", false, false),
+            ["error", "errors", "mirror", "terror"]
+        );
+        assert_eq!(terms_with(terms, "error", true, false), ["error", "errors"]);
+        assert_eq!(
+            terms_with(terms, "rror", false, true),
+            ["error", "mirror", "terror"]
+        );
+        assert_eq!(terms_with(terms, "warn", true, true), ["warn"]);
+        assert_eq!(terms_with(terms, "zebra", false, false), Vec::<&str>::new());
+    }
+
+    #[test]
     fn ids_and_long_tokens_are_not_terms() {
         assert_eq!(index_term("4bf92f3577b34da6a3ce929d0e0e4736"), HEX_MARKER);
         assert_eq!(index_term("1700000000"), HEX_MARKER);
@@ -150,22 +193,36 @@ mod tests {
         assert_eq!(index_term(&"a".repeat(65)), LONG_MARKER);
     }
 
+    fn substring(token: &str, at_start: bool, at_end: bool) -> TermCondition {
+        TermCondition::Substring {
+            token: token.into(),
+            at_start,
+            at_end,
+        }
+    }
+
     #[test]
-    fn whole_tokens_become_terms_and_edges_become_patterns() {
+    fn whole_tokens_become_terms_and_edges_become_substrings() {
         use TermCondition::*;
         assert_eq!(
             needle_conditions("level=Error msg"),
             [
-                Any(vec![Regex(".*level".into()), Term(LONG_MARKER.into())]),
+                Any(vec![
+                    substring("level", false, true),
+                    Term(LONG_MARKER.into())
+                ]),
                 Term("error".into()),
-                Any(vec![Regex("msg.*".into()), Term(LONG_MARKER.into())]),
+                Any(vec![
+                    substring("msg", true, false),
+                    Term(LONG_MARKER.into())
+                ]),
             ]
         );
         // A bare hex needle could be inside any id.
         assert_eq!(
             needle_conditions("4bf92f35"),
             [Any(vec![
-                Regex(".*4bf92f35.*".into()),
+                substring("4bf92f35", false, false),
                 Term(LONG_MARKER.into()),
                 Term(HEX_MARKER.into())
             ])]

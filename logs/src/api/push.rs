@@ -14,6 +14,7 @@ use super::LogsApi;
 use crate::entry::StreamEntries;
 use crate::push::{self, DecodeError};
 use crate::store::now_ns;
+use crate::LogsError;
 
 /// Loki answers refusals with at most this many of them listed.
 const MAX_LISTED_REFUSALS: usize = 10;
@@ -135,12 +136,22 @@ async fn ingest(
             .map(|e| e.line.len())
             .sum();
         let tailed = (worker.tail.receiver_count() > 0).then(|| Arc::new(checked.accepted.clone()));
-        if let Err(e) = worker.store.push(checked.accepted) {
-            error!(error = %e, "cannot write pushed logs to the WAL");
-            return Err(Box::new(plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot store the lines: {e}; retry later"),
-            )));
+        match worker.store.push(checked.accepted) {
+            Ok(()) => {}
+            Err(LogsError::Overloaded(message)) => {
+                let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, message);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                return Err(Box::new(response));
+            }
+            Err(e) => {
+                error!(error = %e, "cannot write pushed logs to the WAL");
+                return Err(Box::new(plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot store the lines: {e}; retry later"),
+                )));
+            }
         }
         if let Some(tailed) = tailed {
             let _ = worker.tail.send(tailed);
@@ -179,6 +190,23 @@ async fn ingest(
         Err(e) => plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("log push worker failed: {e}"),
+        ),
+    }
+}
+
+/// `POST /flush`, as on Loki's ingesters: writes every stream in memory to
+/// its partition now (before a planned shutdown, or to measure).
+pub async fn flush(State(api): State<Arc<LogsApi>>) -> Response {
+    let store = api.store.clone();
+    match tokio::task::spawn_blocking(move || store.flush(true)).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush failed: {e}"),
+        ),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush worker failed: {e}"),
         ),
     }
 }

@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use model::{Label, Labels, MatchOp};
 
-use crate::logql::ast::{Expr, LabelReplace, LogExpr, MetricExpr, RangeAggregation, RangeOp};
+use crate::logql::ast::{
+    Expr, Grouping, LabelReplace, LogExpr, MetricExpr, RangeAggregation, RangeOp,
+    VectorAggregation, VectorOp,
+};
 use crate::logql::{self, ParseError, Pipeline, SampleExtractor};
 use crate::store::{Direction, LogStore, ReadStats};
 use crate::tokens::{self, TermCondition};
@@ -278,10 +281,20 @@ fn evaluate(
                 .collect(),
         ),
         MetricExpr::RangeAggregation(aggregation) => {
-            Value::Steps(range_aggregation(store, aggregation, steps, stats)?)
+            Value::Steps(range_aggregation(store, aggregation, None, steps, stats)?)
         }
         MetricExpr::VectorAggregation(aggregation) => {
-            let inner = match evaluate(store, &aggregation.inner, steps, stats)? {
+            let inner = match pushed_down(aggregation) {
+                Some(range) => Value::Steps(range_aggregation(
+                    store,
+                    range,
+                    Some(&aggregation.grouping),
+                    steps,
+                    stats,
+                )?),
+                None => evaluate(store, &aggregation.inner, steps, stats)?,
+            };
+            let inner = match inner {
                 Value::Steps(vectors) => vectors,
                 Value::Scalar(_) => {
                     return Err(QueryError::Execution(
@@ -368,6 +381,60 @@ fn label_replace(replace: &LabelReplace, mut sample: Sample) -> Sample {
     sample
 }
 
+/// The range aggregation under `aggregation` when the aggregation's grouping
+/// can be applied while extracting samples, as Loki does: the sum of counts
+/// (or sums) per series equals the count (or sum) per group, and the max of
+/// maxima (min of minima) is the max (min) per group. Extracting straight
+/// into groups keeps `sum by (level) (count_over_time({…} | json [1m]))`
+/// from holding one series per distinct line.
+fn pushed_down(aggregation: &VectorAggregation) -> Option<&RangeAggregation> {
+    let MetricExpr::RangeAggregation(range) = aggregation.inner.as_ref() else {
+        return None;
+    };
+    if range.grouping.is_some() {
+        return None;
+    }
+    let additive = matches!(
+        range.op,
+        RangeOp::CountOverTime
+            | RangeOp::Rate
+            | RangeOp::BytesOverTime
+            | RangeOp::BytesRate
+            | RangeOp::SumOverTime
+    );
+    let fits = match aggregation.op {
+        VectorOp::Sum => additive,
+        VectorOp::Max => range.op == RangeOp::MaxOverTime,
+        VectorOp::Min => range.op == RangeOp::MinOverTime,
+        _ => false,
+    };
+    fits.then_some(range)
+}
+
+/// Loki refuses metric results whose samples carry a pipeline error.
+fn check_pipeline_errors(series: &HashMap<Labels, Vec<(i64, f64)>>) -> Result<(), QueryError> {
+    for labels in series.keys() {
+        if let Some(error) = labels.get("__error__") {
+            return Err(QueryError::Execution(format!(
+                "pipeline error: '{error}' for series: '{}'.\nUse a label filter to intercept this error.\n(e.g `| __error__=\"\"`)\nSee https://grafana.com/docs/loki/latest/query/#pipeline-errors for more information.",
+                crate::stream_labels::to_string(labels)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Most series a range aggregation may build before the query is refused
+/// (Loki's `max_query_series` is 500 for results; this bounds the memory
+/// of intermediate series that an enclosing aggregation would reduce).
+pub const MAX_INTERMEDIATE_SERIES: usize = 100_000;
+
+fn too_many_series() -> QueryError {
+    QueryError::Execution(format!(
+        "maximum number of series ({MAX_INTERMEDIATE_SERIES}) reached for a single query; aggregate with sum by (...) or drop high-cardinality labels (| drop ...)"
+    ))
+}
+
 fn window_function(aggregation: &RangeAggregation) -> WindowFunction {
     match aggregation.op {
         RangeOp::CountOverTime | RangeOp::AbsentOverTime => WindowFunction::Count,
@@ -390,6 +457,7 @@ fn window_function(aggregation: &RangeAggregation) -> WindowFunction {
 fn range_aggregation(
     store: &LogStore,
     aggregation: &RangeAggregation,
+    pushdown: Option<&Grouping>,
     steps: &[i64],
     stats: &mut QueryStats,
 ) -> Result<Vec<Vector>, QueryError> {
@@ -408,7 +476,11 @@ fn range_aggregation(
         &index_conditions(&range.log),
         Direction::Forward,
     )?;
-    let extractor = SampleExtractor::new(aggregation);
+    let extractor = match pushdown {
+        Some(grouping) => SampleExtractor::with_grouping(aggregation, Some(grouping)),
+        None => SampleExtractor::new(aggregation),
+    };
+    let too_many = std::sync::atomic::AtomicBool::new(false);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (parts, read) = plan.read_parallel(
         start_ns,
@@ -417,6 +489,10 @@ fn range_aggregation(
         HashMap::<Labels, Vec<(i64, f64)>>::new,
         |series, labels, ts, line, metadata| {
             if let Some((value, labels)) = extractor.extract(ts, line, labels, metadata) {
+                if series.len() >= MAX_INTERMEDIATE_SERIES && !series.contains_key(&labels) {
+                    too_many.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
                 series
                     .entry(labels)
                     .or_default()
@@ -424,6 +500,9 @@ fn range_aggregation(
             }
         },
     )?;
+    if too_many.into_inner() {
+        return Err(too_many_series());
+    }
     stats.read.add(&read);
     let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
     for part in parts {
@@ -431,6 +510,10 @@ fn range_aggregation(
             stats.post_filter_lines += samples.len();
             series.entry(labels).or_default().extend(samples);
         }
+    }
+    check_pipeline_errors(&series)?;
+    if series.len() > MAX_INTERMEDIATE_SERIES {
+        return Err(too_many_series());
     }
     let function = window_function(aggregation);
     let mut vectors: Vec<Vector> = vec![Vec::new(); steps.len()];
