@@ -39,7 +39,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,tantivy=warn")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
