@@ -135,6 +135,34 @@ fn the_api_grafana_calls() {
         .unwrap()
         .starts_with('3'));
 
+    // The audit search over HTTP: newest first, terms marked.
+    let search = get(&format!(
+        "/api/v1/logs/search?q={}&limit=10",
+        encode("level=error OR checkpoint")
+    ));
+    let hits = search["data"]["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2, "{search}");
+    // The error line was pushed a second after the checkpoint line.
+    assert!(
+        hits[0]["line"].as_str().unwrap().starts_with("level=error"),
+        "{search}"
+    );
+    assert_eq!(hits[1]["line"], "checkpoint complete in 120ms");
+    assert_eq!(
+        hits[1]["highlighted"],
+        "<mark>checkpoint</mark> complete in 120ms"
+    );
+    assert_eq!(
+        hits[1]["labels"],
+        serde_json::json!({"app": "db", "namespace": "infra"})
+    );
+    let (status, body) = get_json(&agent, &server.url("/api/v1/logs/search?q=%28unbalanced"));
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{body}"
+    );
+
     // Instant metric query, as Grafana's "instant" toggle sends it.
     let instant = get(&format!(
         "/loki/api/v1/query?query={}",

@@ -4,8 +4,11 @@
 //! with high-cardinality ids, counters and timestamps where real logs have
 //! them. A rare token is planted in a few lines for the search benchmark.
 
-/// The planted token: in exactly [`RARE_LINES`] lines of the corpus.
+/// The planted word: in exactly [`RARE_LINES`] lines of the corpus.
 pub const RARE_TOKEN: &str = "quokkafrobnicator";
+/// A trace id planted in the same lines (ids are not index terms: the
+/// per-block id filter finds them).
+pub const RARE_ID: &str = "5f3a9c2e7b1d4086a2c4e6f8091b3d5e";
 pub const RARE_LINES: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +166,7 @@ fn rfc3339(ns: i64) -> String {
     )
 }
 
-/// One line of `kind` at `ns`; `rare` plants [`RARE_TOKEN`].
+/// One line of `kind` at `ns`; `rare` plants [`RARE_TOKEN`] and [`RARE_ID`].
 pub fn line(rng: &mut Rng, kind: Kind, ns: i64, rare: bool) -> String {
     let trace = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
     let path = format!("{}/{}", rng.pick(PATHS), rng.below(100_000));
@@ -171,7 +174,7 @@ pub fn line(rng: &mut Rng, kind: Kind, ns: i64, rare: bool) -> String {
     let millis = rng.below(2_000) as f64 / 10.0;
     let mut message = rng.pick(MESSAGES).to_string();
     if rare {
-        message = format!("{message} {RARE_TOKEN}");
+        message = format!("{message} {RARE_TOKEN} {RARE_ID}");
     }
     match kind {
         Kind::Json => format!(
@@ -217,7 +220,7 @@ pub fn line(rng: &mut Rng, kind: Kind, ns: i64, rare: bool) -> String {
                 millis / 1000.0,
                 &trace[..12],
                 if rare {
-                    format!(" {RARE_TOKEN}")
+                    format!(" {RARE_TOKEN} {RARE_ID}")
                 } else {
                     String::new()
                 }
@@ -240,7 +243,11 @@ pub fn line(rng: &mut Rng, kind: Kind, ns: i64, rare: bool) -> String {
             format_args!("obj-{}", rng.below(5000)),
             status,
             rfc3339(ns),
-            if rare { RARE_TOKEN } else { "" }
+            if rare {
+                format!("{RARE_TOKEN} {RARE_ID}")
+            } else {
+                String::new()
+            }
         ),
     }
 }
@@ -293,6 +300,7 @@ mod tests {
         let mut bytes = 0;
         generate(7, 0, 3_600_000_000_000, 2 << 20, |_, _, line| {
             rare += line.matches(RARE_TOKEN).count();
+            assert_eq!(line.contains(RARE_TOKEN), line.contains(RARE_ID));
             bytes += line.len() + 1;
         });
         assert_eq!(rare, RARE_LINES);

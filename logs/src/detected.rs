@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::engine::{self, QueryError, QueryStats};
+use crate::engine::{self, QueryError, QueryStats, ResultStream};
 use crate::logql::ast::Expr;
 use crate::logql::logfmt::LogfmtDecoder;
 use crate::logql::units;
@@ -19,13 +19,32 @@ pub struct DetectedField {
     pub parsers: Vec<&'static str>,
 }
 
-fn log_expr(store_query: &str) -> Result<crate::logql::ast::LogExpr, QueryError> {
-    match engine::parse(store_query)? {
-        Expr::Log(log) => Ok(log),
-        Expr::Metric(_) => Err(QueryError::Execution(
-            "a log query is required, such as {app=\"api\"}".into(),
-        )),
-    }
+/// The newest `limit` lines of `[start_ns, end_ns)` that a log query returns.
+fn newest_lines(
+    store: &LogStore,
+    query: &str,
+    start_ns: i64,
+    end_ns: i64,
+    limit: usize,
+) -> Result<Vec<ResultStream>, QueryError> {
+    let log = match engine::parse(query)? {
+        Expr::Log(log) => log,
+        Expr::Metric(_) => {
+            return Err(QueryError::Execution(
+                "a log query is required, such as {app=\"api\"}".into(),
+            ))
+        }
+    };
+    let mut stats = QueryStats::default();
+    engine::select_logs(
+        store,
+        &log,
+        start_ns,
+        end_ns,
+        limit,
+        Direction::Backward,
+        &mut stats,
+    )
 }
 
 fn kind_of(value: &str) -> &'static str {
@@ -72,17 +91,7 @@ pub fn fields(
     end_ns: i64,
     line_limit: usize,
 ) -> Result<Vec<DetectedField>, QueryError> {
-    let log = log_expr(query)?;
-    let mut stats = QueryStats::default();
-    let streams = engine::select_logs(
-        store,
-        &log,
-        start_ns,
-        end_ns,
-        line_limit,
-        Direction::Backward,
-        &mut stats,
-    )?;
+    let streams = newest_lines(store, query, start_ns, end_ns, line_limit)?;
     let mut values: BTreeMap<String, (BTreeSet<String>, BTreeSet<&'static str>)> = BTreeMap::new();
     for stream in &streams {
         for entry in &stream.entries {
@@ -169,17 +178,7 @@ pub fn patterns(
     end_ns: i64,
     step_ns: i64,
 ) -> Result<Vec<Pattern>, QueryError> {
-    let log = log_expr(query)?;
-    let mut stats = QueryStats::default();
-    let streams = engine::select_logs(
-        store,
-        &log,
-        start_ns,
-        end_ns,
-        10_000,
-        Direction::Backward,
-        &mut stats,
-    )?;
+    let streams = newest_lines(store, query, start_ns, end_ns, 10_000)?;
     let mut counts: HashMap<String, BTreeMap<i64, u64>> = HashMap::new();
     for stream in &streams {
         for entry in &stream.entries {

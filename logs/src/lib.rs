@@ -10,6 +10,7 @@ pub mod engine;
 pub mod entry;
 pub mod error;
 pub mod head;
+pub mod id_filter;
 pub mod logql;
 pub mod partition;
 pub mod push;

@@ -17,11 +17,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use memmap2::Mmap;
 use model::Labels;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
@@ -32,12 +32,13 @@ use tantivy::schema::{
     TextOptions, FAST, INDEXED,
 };
 use tantivy::tokenizer::{LowerCaser, PreTokenizedString, SimpleTokenizer, TextAnalyzer, Token};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 use tsdb::encoding::{put_bytes, put_uvarint, Reader};
 
 use crate::block::{self, Block};
 use crate::entry::{Entry, StreamId};
 use crate::error::{LogsError, Result};
+use crate::id_filter;
 use crate::stream_labels;
 use crate::tokens::{self, TermCondition};
 
@@ -58,6 +59,10 @@ pub struct BlockRef {
     pub length: u64,
     pub raw_len: u64,
     pub lines: u64,
+    /// Bytes of the id filter stored right after the block (0: no ids).
+    pub ids_len: u64,
+    /// Length of the block's longest id-like token.
+    pub max_id_len: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -74,6 +79,8 @@ pub struct Fields {
     pub line: Field,
     /// The stream's labels, for the audit search (`labels.namespace:prod`).
     pub labels: Field,
+    pub ids_len: Field,
+    pub max_id_len: Field,
 }
 
 pub fn schema() -> (Schema, Fields) {
@@ -107,6 +114,8 @@ pub fn schema_builder(record: IndexRecordOption) -> (tantivy::schema::SchemaBuil
             "labels",
             JsonObjectOptions::default().set_indexing_options(text_indexing),
         ),
+        ids_len: builder.add_u64_field("ids_len", FAST),
+        max_id_len: builder.add_u64_field("max_id_len", FAST),
     };
     (builder, fields)
 }
@@ -125,7 +134,8 @@ pub struct Partition {
     index: Index,
     reader: IndexReader,
     fields: Fields,
-    files: Mutex<FxHashMap<u64, Arc<File>>>,
+    /// Block files, mapped: blocks and id filters are read in place.
+    files: Mutex<FxHashMap<u64, Arc<Mmap>>>,
     streams: RwLock<FxHashMap<StreamId, Labels>>,
     wal_through: AtomicU64,
     /// See [`Partition::term_list`].
@@ -268,11 +278,16 @@ impl Partition {
             .collect();
         // Compressing and tokenizing are most of a flush: spread them over the cores.
         let prepared = parallel_map(&chunks, |(_, _, chunk)| {
-            (block::encode(chunk), block_terms(chunk))
+            let (terms, ids) = block_terms(chunk);
+            let max_id_len = ids.iter().map(|id| id.len()).max().unwrap_or(0) as u64;
+            let filter = id_filter::build(ids.iter().map(String::as_str));
+            (block::encode(chunk), terms, filter, max_id_len)
         });
         let mut documents = Vec::with_capacity(chunks.len());
         let mut buffer = Vec::with_capacity(4 << 20);
-        for ((stream, labels, chunk), (encoded, terms)) in chunks.iter().zip(prepared) {
+        for ((stream, labels, chunk), (encoded, terms, filter, max_id_len)) in
+            chunks.iter().zip(prepared)
+        {
             let block_ref = BlockRef {
                 stream: *stream,
                 min_ts: chunk[0].timestamp_ns,
@@ -282,9 +297,12 @@ impl Partition {
                 length: encoded.compressed.len() as u64,
                 raw_len: encoded.raw_len as u64,
                 lines: chunk.len() as u64,
+                ids_len: filter.len() as u64,
+                max_id_len,
             };
-            offset += encoded.compressed.len() as u64;
+            offset += (encoded.compressed.len() + filter.len()) as u64;
             buffer.extend_from_slice(&encoded.compressed);
+            buffer.extend_from_slice(&filter);
             if buffer.len() >= 4 << 20 {
                 blocks_file.write_all(&buffer)?;
                 buffer.clear();
@@ -337,6 +355,8 @@ impl Partition {
         document.add_u64(f.length, block.length);
         document.add_u64(f.raw_len, block.raw_len);
         document.add_u64(f.lines, block.lines);
+        document.add_u64(f.ids_len, block.ids_len);
+        document.add_u64(f.max_id_len, block.max_id_len);
         let tokens = terms
             .into_iter()
             .enumerate()
@@ -377,8 +397,30 @@ impl Partition {
                 .map(|id| Term::from_field_u64(self.fields.stream, *id));
             clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
         }
+        // Conditions with an id alternative are checked on each candidate
+        // block: their other alternatives by a search, the ids by the filter.
+        let mut id_conditions: Vec<(&TermCondition, Option<HashSet<DocAddress>>)> = Vec::new();
         for condition in conditions {
-            clauses.push((Occur::Must, self.condition_query(condition)?));
+            match condition {
+                TermCondition::Id { .. } => id_conditions.push((condition, None)),
+                TermCondition::Any(alternatives)
+                    if alternatives
+                        .iter()
+                        .any(|a| matches!(a, TermCondition::Id { .. })) =>
+                {
+                    let others: Vec<(Occur, Box<dyn Query>)> = alternatives
+                        .iter()
+                        .filter(|a| !matches!(a, TermCondition::Id { .. }))
+                        .map(|a| Ok((Occur::Should, self.condition_query(a)?)))
+                        .collect::<Result<_>>()?;
+                    let matching = self
+                        .reader
+                        .searcher()
+                        .search(&BooleanQuery::new(others), &DocSetCollector)?;
+                    id_conditions.push((condition, Some(matching)));
+                }
+                _ => clauses.push((Occur::Must, self.condition_query(condition)?)),
+            }
         }
         if let Some(query) = query {
             clauses.push((Occur::Must, query.box_clone()));
@@ -388,7 +430,44 @@ impl Partition {
         } else {
             Box::new(BooleanQuery::new(clauses))
         };
-        self.blocks_matching(query.as_ref(), min_ts, max_ts)
+        let candidates = self.documents_matching(query.as_ref(), min_ts, max_ts)?;
+        let mut blocks = Vec::with_capacity(candidates.len());
+        'blocks: for (address, block) in candidates {
+            for (condition, other_alternatives) in &id_conditions {
+                if other_alternatives
+                    .as_ref()
+                    .is_some_and(|docs| docs.contains(&address))
+                {
+                    continue;
+                }
+                if !self.ids_may_match(&block, condition)? {
+                    continue 'blocks;
+                }
+            }
+            blocks.push(block);
+        }
+        Ok(blocks)
+    }
+
+    /// Whether the id alternative of `condition` lets `block` through.
+    fn ids_may_match(&self, block: &BlockRef, condition: &TermCondition) -> Result<bool> {
+        let alternatives = match condition {
+            TermCondition::Any(alternatives) => alternatives.as_slice(),
+            single => std::slice::from_ref(single),
+        };
+        for alternative in alternatives {
+            if let TermCondition::Id { token, whole } = alternative {
+                let file = self.file(block.file)?;
+                let start = (block.offset + block.length) as usize;
+                let filter = file
+                    .get(start..start + block.ids_len as usize)
+                    .unwrap_or(&[]);
+                if id_filter::block_may_match(filter, block.max_id_len, token, *whole) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Blocks overlapping `[min_ts, max_ts]` that match a tantivy query.
@@ -398,6 +477,21 @@ impl Partition {
         min_ts: i64,
         max_ts: i64,
     ) -> Result<Vec<BlockRef>> {
+        Ok(self
+            .documents_matching(query, min_ts, max_ts)?
+            .into_iter()
+            .map(|(_, block)| block)
+            .collect())
+    }
+
+    /// The documents (and their blocks) overlapping `[min_ts, max_ts]` that
+    /// match a tantivy query.
+    fn documents_matching(
+        &self,
+        query: &dyn Query,
+        min_ts: i64,
+        max_ts: i64,
+    ) -> Result<Vec<(DocAddress, BlockRef)>> {
         let searcher = self.reader.searcher();
         let addresses = searcher.search(query, &DocSetCollector)?;
         let mut by_segment: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
@@ -419,22 +513,30 @@ impl Partition {
             let length = column_u64("length")?;
             let raw_len = column_u64("raw_len")?;
             let lines = column_u64("lines")?;
+            let ids_len = column_u64("ids_len")?;
+            let max_id_len = column_u64("max_id_len")?;
             for doc in docs {
                 let block_min = min.first(doc).unwrap_or(i64::MIN);
                 let block_max = max.first(doc).unwrap_or(i64::MAX);
                 if block_max < min_ts || block_min > max_ts {
                     continue;
                 }
-                blocks.push(BlockRef {
-                    stream: stream.first(doc).unwrap_or(0),
-                    min_ts: block_min,
-                    max_ts: block_max,
-                    file: file.first(doc).unwrap_or(0),
-                    offset: offset.first(doc).unwrap_or(0),
-                    length: length.first(doc).unwrap_or(0),
-                    raw_len: raw_len.first(doc).unwrap_or(0),
-                    lines: lines.first(doc).unwrap_or(0),
-                });
+                let address = DocAddress::new(segment, doc);
+                blocks.push((
+                    address,
+                    BlockRef {
+                        stream: stream.first(doc).unwrap_or(0),
+                        min_ts: block_min,
+                        max_ts: block_max,
+                        file: file.first(doc).unwrap_or(0),
+                        offset: offset.first(doc).unwrap_or(0),
+                        length: length.first(doc).unwrap_or(0),
+                        raw_len: raw_len.first(doc).unwrap_or(0),
+                        lines: lines.first(doc).unwrap_or(0),
+                        ids_len: ids_len.first(doc).unwrap_or(0),
+                        max_id_len: max_id_len.first(doc).unwrap_or(0),
+                    },
+                ));
             }
         }
         Ok(blocks)
@@ -467,6 +569,8 @@ impl Partition {
                     ))
                 }
             }
+            // Not a term query: find_blocks checks ids on each block.
+            TermCondition::Id { .. } => Box::new(AllQuery),
             TermCondition::Any(alternatives) => Box::new(BooleanQuery::new(
                 alternatives
                     .iter()
@@ -491,21 +595,19 @@ impl Partition {
                 ),
             });
         }
-        let file = {
-            let mut files = self.files.lock();
-            match files.get(&block.file) {
-                Some(file) => file.clone(),
-                None => {
-                    let path = self.dir.join(format!("blocks-{:08}.bin", block.file));
-                    let file = Arc::new(File::open(path)?);
-                    files.insert(block.file, file.clone());
-                    file
-                }
-            }
-        };
-        let mut compressed = vec![0u8; block.length as usize];
-        file.read_exact_at(&mut compressed, block.offset)?;
-        Block::decode(&compressed, block.raw_len as usize).map_err(|e| LogsError::Corrupt {
+        let file = self.file(block.file)?;
+        let start = block.offset as usize;
+        let compressed = file
+            .get(start..start + block.length as usize)
+            .ok_or_else(|| LogsError::Corrupt {
+                what: "block reference",
+                path: self.dir.display().to_string(),
+                reason: format!(
+                    "block at {start}+{} is past the end of blocks file {}",
+                    block.length, block.file
+                ),
+            })?;
+        Block::decode(compressed, block.raw_len as usize).map_err(|e| LogsError::Corrupt {
             what: "block",
             path: self
                 .dir
@@ -516,19 +618,39 @@ impl Partition {
         })
     }
 
+    /// The mapped blocks file `seq`.
+    fn file(&self, seq: u64) -> Result<Arc<Mmap>> {
+        let mut files = self.files.lock();
+        if let Some(file) = files.get(&seq) {
+            return Ok(file.clone());
+        }
+        let path = self.dir.join(format!("blocks-{seq:08}.bin"));
+        let file = File::open(&path)?;
+        // SAFETY: a blocks file is never written after its flush fsynced it;
+        // retention unlinks it, which leaves this mapping valid.
+        let map = Arc::new(unsafe { Mmap::map(&file)? });
+        files.insert(seq, map.clone());
+        Ok(map)
+    }
+
     /// Bytes of every file of the partition.
     pub fn size_bytes(&self) -> u64 {
         dir_size(&self.dir)
     }
 }
 
-/// The distinct index terms of a block's lines, sorted.
-fn block_terms(entries: &[&Entry]) -> Vec<String> {
+/// The distinct index terms of a block's lines, sorted, and its distinct
+/// id-like tokens (for the id filter).
+fn block_terms(entries: &[&Entry]) -> (Vec<String>, HashSet<String>) {
     let mut terms: HashSet<String> = HashSet::new();
+    let mut ids: HashSet<String> = HashSet::new();
     for entry in entries {
         tokens::for_each_token(&entry.line, |token| {
             let token = tokens::lowercase(token);
             let term = tokens::index_term(&token);
+            if term == tokens::HEX_MARKER && !ids.contains(token.as_ref()) {
+                ids.insert(token.to_string());
+            }
             if !terms.contains(term) {
                 terms.insert(term.to_string());
             }
@@ -536,7 +658,7 @@ fn block_terms(entries: &[&Entry]) -> Vec<String> {
     }
     let mut terms: Vec<String> = terms.into_iter().collect();
     terms.sort_unstable();
-    terms
+    (terms, ids)
 }
 
 /// `f` over `items` on every core, results in the order of `items`.

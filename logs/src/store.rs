@@ -128,6 +128,16 @@ enum SlabSource {
     Head(Vec<(StreamId, Vec<Entry>)>),
 }
 
+impl Slab {
+    /// Blocks of a partition slab, streams of the head slab.
+    fn units(&self) -> usize {
+        match &self.source {
+            SlabSource::Partition(_, blocks) => blocks.len(),
+            SlabSource::Head(streams) => streams.len(),
+        }
+    }
+}
+
 /// Called with each line read: its stream's labels, timestamp, text and
 /// structured metadata.
 pub type LineVisitor<'v> = dyn FnMut(&Labels, i64, &str, &[(String, String)]) + 'v;
@@ -166,37 +176,52 @@ impl ReadPlan {
         stats: &mut ReadStats,
         visit: &mut LineVisitor,
     ) -> Result<()> {
+        for unit in 0..self.slabs[i].units() {
+            self.read_unit(i, unit, start_ns, end_ns, stats, visit)?;
+        }
+        Ok(())
+    }
+
+    /// Visits the lines in `[start_ns, end_ns)` of one unit of slab `i`: a
+    /// block of a partition, or a stream of the head.
+    fn read_unit(
+        &self,
+        i: usize,
+        unit: usize,
+        start_ns: i64,
+        end_ns: i64,
+        stats: &mut ReadStats,
+        visit: &mut LineVisitor,
+    ) -> Result<()> {
         match &self.slabs[i].source {
             SlabSource::Partition(partition, blocks) => {
-                for block_ref in blocks {
-                    let block = partition.read_block(block_ref)?;
-                    stats.blocks += 1;
-                    stats.compressed_bytes += block_ref.length;
-                    stats.decompressed_bytes += block_ref.raw_len;
-                    let labels = &self.labels[&block_ref.stream];
-                    visit_lines(
-                        &Lines::Block(&block),
-                        labels,
-                        start_ns,
-                        end_ns,
-                        stats,
-                        visit,
-                    );
-                }
+                let block_ref = &blocks[unit];
+                let block = partition.read_block(block_ref)?;
+                stats.blocks += 1;
+                stats.compressed_bytes += block_ref.length;
+                stats.decompressed_bytes += block_ref.raw_len;
+                let labels = &self.labels[&block_ref.stream];
+                visit_lines(
+                    &Lines::Block(&block),
+                    labels,
+                    start_ns,
+                    end_ns,
+                    stats,
+                    visit,
+                );
             }
             SlabSource::Head(streams) => {
-                for (id, entries) in streams {
-                    let before = stats.lines;
-                    visit_lines(
-                        &Lines::Head(entries),
-                        &self.labels[id],
-                        start_ns,
-                        end_ns,
-                        stats,
-                        visit,
-                    );
-                    stats.head_lines += stats.lines - before;
-                }
+                let (id, entries) = &streams[unit];
+                let before = stats.lines;
+                visit_lines(
+                    &Lines::Head(entries),
+                    &self.labels[id],
+                    start_ns,
+                    end_ns,
+                    stats,
+                    visit,
+                );
+                stats.head_lines += stats.lines - before;
             }
         }
         Ok(())
@@ -216,14 +241,9 @@ impl ReadPlan {
         visit: impl Fn(&mut T, &Labels, i64, &str, &[(String, String)]) + Sync,
     ) -> Result<(Vec<T>, ReadStats)> {
         // Work units: each block of each partition slab, and each head stream.
-        let mut units: Vec<(usize, usize)> = Vec::new();
-        for (i, slab) in self.slabs.iter().enumerate() {
-            let count = match &slab.source {
-                SlabSource::Partition(_, blocks) => blocks.len(),
-                SlabSource::Head(streams) => streams.len(),
-            };
-            units.extend((0..count).map(|j| (i, j)));
-        }
+        let units: Vec<(usize, usize)> = (0..self.slabs.len())
+            .flat_map(|i| (0..self.slabs[i].units()).map(move |unit| (i, unit)))
+            .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = threads.clamp(1, units.len().max(1));
         let outcomes: Vec<Result<(T, ReadStats)>> = std::thread::scope(|scope| {
@@ -244,37 +264,7 @@ impl ReadPlan {
                                  metadata: &[(String, String)]| {
                                     visit(&mut state, labels, ts, line, metadata)
                                 };
-                            match &self.slabs[slab].source {
-                                SlabSource::Partition(partition, blocks) => {
-                                    let block_ref = &blocks[j];
-                                    let block = partition.read_block(block_ref)?;
-                                    stats.blocks += 1;
-                                    stats.compressed_bytes += block_ref.length;
-                                    stats.decompressed_bytes += block_ref.raw_len;
-                                    let labels = &self.labels[&block_ref.stream];
-                                    visit_lines(
-                                        &Lines::Block(&block),
-                                        labels,
-                                        start_ns,
-                                        end_ns,
-                                        &mut stats,
-                                        &mut visitor,
-                                    );
-                                }
-                                SlabSource::Head(streams) => {
-                                    let (id, entries) = &streams[j];
-                                    let before = stats.lines;
-                                    visit_lines(
-                                        &Lines::Head(entries),
-                                        &self.labels[id],
-                                        start_ns,
-                                        end_ns,
-                                        &mut stats,
-                                        &mut visitor,
-                                    );
-                                    stats.head_lines += stats.lines - before;
-                                }
-                            }
+                            self.read_unit(slab, j, start_ns, end_ns, &mut stats, &mut visitor)?;
                         }
                         Ok((state, stats))
                     })

@@ -12,7 +12,8 @@
 //! - tokens over [`MAX_TERM_BYTES`].
 //!
 //! A block holding either kind gets a marker term ([`HEX_MARKER`],
-//! [`LONG_MARKER`]) instead, so a substring that could hide inside such a
+//! [`LONG_MARKER`]) instead, and its id-like tokens go into the block's id
+//! filter (id_filter.rs), so a substring that could hide inside such a
 //! token still finds the block: pruning never loses a line.
 
 /// Longer tokens are not terms (base64 blobs, minified payloads).
@@ -105,6 +106,9 @@ pub enum TermCondition {
         at_start: bool,
         at_end: bool,
     },
+    /// The block's id filter (id_filter.rs) may hold a token containing
+    /// `token`; `whole` when the needle shows it with delimiters on both sides.
+    Id { token: String, whole: bool },
     /// The block satisfies any of these.
     Any(Vec<TermCondition>),
 }
@@ -124,7 +128,10 @@ pub fn needle_conditions(needle: &str) -> Vec<TermCondition> {
         if !open_left && !open_right {
             // The needle shows this token whole: the line has exactly it.
             match index_term(token) {
-                HEX_MARKER => {} // ids are not in the dictionary
+                HEX_MARKER => conditions.push(TermCondition::Id {
+                    token: token.to_string(),
+                    whole: true,
+                }),
                 term => conditions.push(TermCondition::Term(term.to_string())),
             }
             continue;
@@ -141,7 +148,12 @@ pub fn needle_conditions(needle: &str) -> Vec<TermCondition> {
             TermCondition::Term(LONG_MARKER.to_string()),
         ];
         if all_hex(token) {
-            any.push(TermCondition::Term(HEX_MARKER.to_string()));
+            // Only an id-like token can be all hex and hold it, and those
+            // are in the block's id filter.
+            any.push(TermCondition::Id {
+                token: token.to_string(),
+                whole: false,
+            });
         }
         conditions.push(TermCondition::Any(any));
     }
@@ -218,17 +230,26 @@ mod tests {
                 ]),
             ]
         );
-        // A bare hex needle could be inside any id.
+        // A bare hex needle could be inside any id: the id filter decides.
         assert_eq!(
             needle_conditions("4bf92f35"),
             [Any(vec![
                 substring("4bf92f35", false, false),
                 Term(LONG_MARKER.into()),
-                Term(HEX_MARKER.into())
+                Id {
+                    token: "4bf92f35".into(),
+                    whole: false
+                }
             ])]
         );
-        // A whole id says nothing the dictionary knows.
-        assert_eq!(needle_conditions(" 4bf92f3577b3 "), []);
+        // A whole id is looked up in the id filter alone.
+        assert_eq!(
+            needle_conditions(" 4bf92f3577B3 "),
+            [Id {
+                token: "4bf92f3577b3".into(),
+                whole: true
+            }]
+        );
         assert_eq!(needle_conditions("!!"), []);
     }
 }

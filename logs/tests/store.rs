@@ -148,6 +148,39 @@ fn the_index_skips_blocks_without_the_token() {
     assert!(plan("mallory") < everything);
     assert_eq!(plan("no-such-word"), 0);
     assert_eq!(plan(" nosuchword "), 0);
+    // Ids are not terms: the per-block id filter prunes them, whole or bare.
+    assert!(plan(" 000007c0 ") < everything, "a whole id prunes");
+    assert!(
+        plan("000007c0") < everything,
+        "a bare id as long as the block's longest prunes"
+    );
+    assert_eq!(
+        plan("0000000000007c0"),
+        0,
+        "no id in these blocks is that long"
+    );
+    assert_eq!(
+        read(
+            &store,
+            &[],
+            base - SECOND,
+            base + 3 * 3600 * SECOND,
+            "000007c0"
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        read(
+            &store,
+            &[],
+            base - SECOND,
+            base + 3 * 3600 * SECOND,
+            "=000007c0 "
+        )
+        .len(),
+        1
+    );
     // Substrings of a word, ids and partial tokens still find their blocks.
     assert_eq!(
         read(

@@ -51,6 +51,17 @@ fn query_error(e: QueryError) -> Response {
     }
 }
 
+/// Runs `work` on the blocking pool, answering its errors as Loki does.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(query_error(e)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
 fn params_of(query: &Option<String>, form: &Bytes) -> Params {
     Params::parse(query.as_deref(), (!form.is_empty()).then_some(&form[..]))
 }
@@ -180,15 +191,14 @@ fn result_json(result: &QueryResult, stats: &QueryStats) -> Value {
 
 async fn run(api: Arc<LogsApi>, text: String, range: QueryRange) -> Response {
     let store = api.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = blocking(move || {
         let expr = engine::parse(&text)?;
         engine::execute(&store, &expr, &range)
     })
     .await;
     match outcome {
-        Ok(Ok((result, stats))) => Json(result_json(&result, &stats)).into_response(),
-        Ok(Err(e)) => query_error(e),
-        Err(e) => internal(e),
+        Ok((result, stats)) => Json(result_json(&result, &stats)).into_response(),
+        Err(response) => response,
     }
 }
 
@@ -363,9 +373,9 @@ pub async fn index_stats(
         Err(e) => return bad_request(e),
     };
     let store = api.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || store.volume(&matchers, start, end)).await;
+    let outcome = blocking(move || Ok(store.volume(&matchers, start, end)?)).await;
     match outcome {
-        Ok(Ok(volumes)) => {
+        Ok(volumes) => {
             let streams = volumes.len();
             let (chunks, entries, bytes) = volumes.values().fold((0, 0, 0), |(c, e, b), v| {
                 (c + v.blocks, e + v.lines, b + v.bytes)
@@ -373,8 +383,7 @@ pub async fn index_stats(
             Json(json!({"streams": streams, "chunks": chunks, "entries": entries, "bytes": bytes}))
                 .into_response()
         }
-        Ok(Err(e)) => internal(e),
-        Err(e) => internal(e),
+        Err(response) => response,
     }
 }
 
@@ -409,12 +418,10 @@ pub async fn index_volume(
     let store = api.store.clone();
     let selector_names: Vec<String> = matchers.iter().map(|m| m.name.clone()).collect();
     let outcome =
-        tokio::task::spawn_blocking(move || store.volume(&matchers, start, end.saturating_add(1)))
-            .await;
+        blocking(move || Ok(store.volume(&matchers, start, end.saturating_add(1))?)).await;
     let volumes = match outcome {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return internal(e),
-        Err(e) => return internal(e),
+        Ok(volumes) => volumes,
+        Err(response) => return response,
     };
     // Group as Loki does: by the target labels, else by the selector's labels.
     let group_names: Vec<String> = if !target.is_empty() {
@@ -506,12 +513,12 @@ pub async fn detected_fields(
         Err(e) => return bad_request(e),
     };
     let store = api.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = blocking(move || {
         crate::detected::fields(&store, &text, start, end.saturating_add(1), line_limit)
     })
     .await;
     match outcome {
-        Ok(Ok(mut fields)) => {
+        Ok(mut fields) => {
             fields.truncate(field_limit);
             let fields: Vec<Value> = fields
                 .iter()
@@ -519,8 +526,7 @@ pub async fn detected_fields(
                 .collect();
             Json(json!({"fields": fields, "limit": field_limit})).into_response()
         }
-        Ok(Err(e)) => query_error(e),
-        Err(e) => internal(e),
+        Err(response) => response,
     }
 }
 
@@ -545,12 +551,12 @@ pub async fn patterns(
         Err(e) => return bad_request(e),
     };
     let store = api.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = blocking(move || {
         crate::detected::patterns(&store, &text, start, end.saturating_add(1), step)
     })
     .await;
     match outcome {
-        Ok(Ok(found)) => {
+        Ok(found) => {
             let data: Vec<Value> = found
                 .iter()
                 .map(|p| {
@@ -562,8 +568,7 @@ pub async fn patterns(
                 .collect();
             Json(json!({"status": "success", "data": data})).into_response()
         }
-        Ok(Err(e)) => query_error(e),
-        Err(e) => internal(e),
+        Err(response) => response,
     }
 }
 
