@@ -51,11 +51,16 @@ fn probes(id: &str, bits: u64) -> impl Iterator<Item = u64> {
 /// hold a line containing `token`; `whole` when the needle shows the token
 /// with delimiters on both sides.
 pub fn block_may_match(filter: &[u8], longest: u64, token: &str, whole: bool) -> bool {
+    decided_by_length(longest, token, whole).unwrap_or_else(|| may_contain(filter, token))
+}
+
+/// What [`block_may_match`] answers without reading the filter, if anything.
+pub fn decided_by_length(longest: u64, token: &str, whole: bool) -> Option<bool> {
     let length = token.len() as u64;
     if whole || longest == length {
-        may_contain(filter, token)
+        None
     } else {
-        longest > length
+        Some(longest > length)
     }
 }
 

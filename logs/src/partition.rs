@@ -235,6 +235,11 @@ impl Partition {
         Ok(())
     }
 
+    /// Builds what the first query after a flush would otherwise build.
+    pub fn warm(&self) -> Result<()> {
+        self.term_list().map(|_| ())
+    }
+
     /// Every term of the `line` field, each followed by `\n` (the first
     /// preceded by one): substring conditions search this with `memchr`
     /// instead of walking the term dictionary with a regex automaton, which
@@ -457,6 +462,11 @@ impl Partition {
         };
         for alternative in alternatives {
             if let TermCondition::Id { token, whole } = alternative {
+                match id_filter::decided_by_length(block.max_id_len, token, *whole) {
+                    Some(true) => return Ok(true),
+                    Some(false) => continue,
+                    None => {}
+                }
                 let file = self.file(block.file)?;
                 let start = (block.offset + block.length) as usize;
                 let filter = file

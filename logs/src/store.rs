@@ -487,24 +487,33 @@ impl LogStore {
             *self.flushing.write() = Some(taken.clone());
             (seq, taken)
         };
-        let result = self.write_partitions(seq, &taken);
-        {
-            let _view = self.view_lock.write();
-            if result.is_ok() {
-                for partition in self.partitions.read().values() {
-                    partition.reload()?;
-                }
-                *self.flushing.write() = None;
-            }
-        }
-        if let Err(e) = result {
-            // The lines stay in `flushing` (still queryable) and in the WAL
-            // segments, which are kept; the next start replays them.
-            warn!(error = %e, "log flush failed; the lines stay in the WAL");
-            self.put_back(taken);
+        let mut written = Vec::new();
+        let outcome = self.write_partitions(seq, &taken, &mut written);
+        let written: Vec<Arc<Partition>> = {
+            let partitions = self.partitions.read();
+            written
+                .iter()
+                .filter_map(|h| partitions.get(h).cloned())
+                .collect()
+        };
+        if let Err(e) = outcome {
+            // The lines of hours that did not commit go back to the head; all
+            // stay in the kept WAL segments, and replay skips committed hours.
+            warn!(error = %e, "log flush failed; its lines stay in the WAL and the head");
+            self.put_back(&taken, &written)?;
             return Err(e);
         }
+        {
+            let _view = self.view_lock.write();
+            for partition in &written {
+                partition.reload()?;
+            }
+            *self.flushing.write() = None;
+        }
         self.wal.remove_through(seq)?;
+        for partition in &written {
+            partition.warm()?;
+        }
         {
             // Under the head lock, so a push between its check and its wait
             // cannot miss this.
@@ -523,35 +532,31 @@ impl LogStore {
 
     /// After a failed flush, returns its streams to the head so they stay
     /// queryable and are retried (they are still in the kept WAL segments).
-    fn put_back(&self, taken: Arc<Head>) {
+    fn put_back(&self, taken: &Head, committed: &[Arc<Partition>]) -> Result<()> {
         let _view = self.view_lock.write();
+        // Hours that did commit are in their partitions: show them there.
+        for partition in committed {
+            partition.reload()?;
+        }
+        let committed_hours: Vec<i64> = committed.iter().map(|p| p.hour).collect();
         let mut head = self.head.lock();
         *self.flushing.write() = None;
-        let taken = Arc::try_unwrap(taken).unwrap_or_else(|shared| Head {
-            streams: shared
-                .streams
+        for (id, stream) in &taken.streams {
+            let entries: Vec<Entry> = stream
+                .entries
                 .iter()
-                .map(|(id, s)| {
-                    (
-                        *id,
-                        HeadStream {
-                            labels: s.labels.clone(),
-                            entries: s.entries.clone(),
-                            bytes: s.bytes,
-                            since: s.since,
-                        },
-                    )
-                })
-                .collect(),
-            bytes: shared.bytes,
-            lines: shared.lines,
-        });
-        for (id, stream) in taken.streams {
-            head.append(id, &stream.labels, stream.entries, stream.since);
+                .filter(|e| !committed_hours.contains(&hour_of(e.timestamp_ns)))
+                .cloned()
+                .collect();
+            if !entries.is_empty() {
+                head.append(*id, &stream.labels, entries, stream.since);
+            }
         }
+        Ok(())
     }
 
-    fn write_partitions(&self, seq: u64, taken: &Head) -> Result<()> {
+    /// Writes the flushed streams, noting in `written` each hour committed.
+    fn write_partitions(&self, seq: u64, taken: &Head, written: &mut Vec<i64>) -> Result<()> {
         // hour → stream → entries
         let mut by_hour: BTreeMap<i64, FxHashMap<StreamId, Vec<&Entry>>> = BTreeMap::new();
         for (id, stream) in &taken.streams {
@@ -575,6 +580,7 @@ impl LogStore {
                 .collect();
             streams.sort_by_key(|(id, _, _)| *id);
             partition.append(seq, &streams)?;
+            written.push(hour);
         }
         Ok(())
     }
