@@ -21,12 +21,6 @@ impl Entry {
             metadata: Vec::new(),
         }
     }
-
-    /// Bytes this entry counts for in rate limits and `bytes_over_time`:
-    /// the line itself (Loki counts structured metadata separately).
-    pub fn line_bytes(&self) -> usize {
-        self.line.len()
-    }
 }
 
 /// The entries of one stream in one push request.

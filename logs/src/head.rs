@@ -76,21 +76,6 @@ impl Head {
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
     }
-
-    /// Smallest and largest timestamp held, if any.
-    pub fn time_range(&self) -> Option<(i64, i64)> {
-        let mut range: Option<(i64, i64)> = None;
-        for stream in self.streams.values() {
-            for entry in &stream.entries {
-                let t = entry.timestamp_ns;
-                range = Some(match range {
-                    None => (t, t),
-                    Some((min, max)) => (min.min(t), max.max(t)),
-                });
-            }
-        }
-        range
-    }
 }
 
 pub fn entry_bytes(entry: &Entry) -> usize {

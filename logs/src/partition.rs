@@ -200,14 +200,6 @@ impl Partition {
         &self.dir
     }
 
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
-
-    pub fn fields(&self) -> Fields {
-        self.fields
-    }
-
     /// The highest WAL segment whose lines of this hour are all here.
     pub fn wal_through(&self) -> u64 {
         self.wal_through.load(Ordering::Acquire)
@@ -222,13 +214,10 @@ impl Partition {
             .collect()
     }
 
-    pub fn has_stream(&self, id: StreamId) -> bool {
-        self.streams.read().contains_key(&id)
-    }
-
     /// Makes committed blocks visible to [`Partition::find_blocks`]. The
-    /// store calls this for every partition at once, when it drops the
-    /// flushed lines from memory, so no reader sees a line twice.
+    /// store calls this for the partitions a flush wrote, under its view
+    /// lock, as it drops the flushed lines from memory, so no reader sees a
+    /// line twice or misses it.
     pub fn reload(&self) -> Result<()> {
         self.reader.reload()?;
         *self.term_list.lock() = None;
@@ -468,9 +457,9 @@ impl Partition {
                     None => {}
                 }
                 let file = self.file(block.file)?;
-                let start = (block.offset + block.length) as usize;
+                let start = block.offset.saturating_add(block.length) as usize;
                 let filter = file
-                    .get(start..start + block.ids_len as usize)
+                    .get(start..start.saturating_add(block.ids_len as usize))
                     .unwrap_or(&[]);
                 if id_filter::block_may_match(filter, block.max_id_len, token, *whole) {
                     return Ok(true);
@@ -608,7 +597,7 @@ impl Partition {
         let file = self.file(block.file)?;
         let start = block.offset as usize;
         let compressed = file
-            .get(start..start + block.length as usize)
+            .get(start..start.saturating_add(block.length as usize))
             .ok_or_else(|| LogsError::Corrupt {
                 what: "block reference",
                 path: self.dir.display().to_string(),

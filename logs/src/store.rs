@@ -450,10 +450,6 @@ impl LogStore {
         Ok(self.wal.sync()?)
     }
 
-    pub fn head_bytes(&self) -> usize {
-        self.head.lock().bytes
-    }
-
     /// Writes the streams that are ready (a block's worth, or older than
     /// `stream_max_age`; everything when `all` or when the head is over
     /// `head_max_bytes`) to their partitions.
