@@ -163,6 +163,32 @@ fn the_api_grafana_calls() {
         "{body}"
     );
 
+    // detected_level, as Loki 3 derives it at ingest, for Logs Drilldown.
+    let levels = get(&format!(
+        "/loki/api/v1/query?query={}",
+        encode(
+            r#"sum by (detected_level) (count_over_time({namespace="shop"} | drop __error__ | detected_level != "" [5m]))"#
+        )
+    ));
+    let levels: Vec<(String, String)> = levels["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["detected_level"].as_str().unwrap().to_string(),
+                s["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("error".to_string(), "1".to_string()),
+            ("info".to_string(), "3".to_string())
+        ]
+    );
+
     // Instant metric query, as Grafana's "instant" toggle sends it.
     let instant = get(&format!(
         "/loki/api/v1/query?query={}",
@@ -240,9 +266,10 @@ fn tail_streams_history_then_live_lines() {
         1,
         "{history}"
     );
+    // detected_level is structured metadata, shown with the labels as Loki does.
     assert_eq!(
         history["streams"][0]["stream"],
-        serde_json::json!({"app": "api", "namespace": "shop"})
+        serde_json::json!({"app": "api", "namespace": "shop", "detected_level": "error"})
     );
 
     let now = now_ns().to_string();

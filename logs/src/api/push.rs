@@ -127,7 +127,10 @@ async fn ingest(
     let worker = api.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let streams = decode().map_err(|e| Box::new(plain(StatusCode::BAD_REQUEST, e.to_string())))?;
-        let checked = worker.validator.check(&tenant, streams, now_ns());
+        let mut checked = worker.validator.check(&tenant, streams, now_ns());
+        if worker.validator.limits().discover_log_levels {
+            push::levels::annotate(&mut checked.accepted);
+        }
         let lines: usize = checked.accepted.iter().map(|s| s.entries.len()).sum();
         let bytes: usize = checked
             .accepted

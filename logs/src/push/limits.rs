@@ -29,6 +29,9 @@ pub struct Limits {
     pub creation_grace: Duration,
     /// Largest accepted request body, compressed or not.
     pub max_body_bytes: usize,
+    /// Add `detected_level` structured metadata to each line (Loki's
+    /// `discover_log_levels`).
+    pub discover_log_levels: bool,
 }
 
 impl Default for Limits {
@@ -47,6 +50,7 @@ impl Default for Limits {
             reject_older_than: Duration::from_secs(7 * 24 * 3600),
             creation_grace: Duration::from_secs(10 * 60),
             max_body_bytes: 64 << 20,
+            discover_log_levels: true,
         }
     }
 }

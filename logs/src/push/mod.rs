@@ -5,6 +5,7 @@
 //! protobuf `PushRequest` (`loki_proto`), and OTLP logs over HTTP in
 //! protobuf or JSON (`otlp`).
 
+pub mod levels;
 pub mod limits;
 pub mod loki_json;
 pub mod loki_proto;
