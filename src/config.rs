@@ -33,6 +33,8 @@ pub struct StorageConfig {
 pub struct LogsConfig {
     /// e.g. `7d`: log partitions older than this are deleted.
     pub retention: Option<String>,
+    /// Loki's `discover_log_levels`: derive `detected_level` for each line.
+    pub discover_log_levels: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

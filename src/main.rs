@@ -102,6 +102,9 @@ struct ServeArgs {
     /// Delete log partitions older than this [default: 7d]
     #[arg(long = "logs.retention")]
     logs_retention: Option<String>,
+    /// Derive `detected_level` structured metadata for each pushed line, as Loki 3 does [default: true]
+    #[arg(long = "logs.discover-log-levels")]
+    logs_discover_log_levels: Option<bool>,
     /// How often log streams are checked for a flush [default: 5s]
     #[arg(long = "logs.flush-check-period", hide = true)]
     logs_flush_check_period: Option<String>,
@@ -191,6 +194,12 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
         options.log_limits.reject_older_than = retention;
     }
     options.logs.fsync = options.tsdb.wal.fsync;
+    if let Some(discover) = args
+        .logs_discover_log_levels
+        .or(file.storage.logs.discover_log_levels)
+    {
+        options.log_limits.discover_log_levels = discover;
+    }
     if let Some(text) = &args.logs_flush_check_period {
         options.logs.flush_check_period = parse_duration(text).map_err(anyhow::Error::msg)?;
     }
