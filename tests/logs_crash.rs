@@ -60,7 +60,19 @@ fn acknowledged_lines_survive_sigkill() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(2000));
+    // Kill once flushes are happening (a partition exists), so the kill can
+    // land in a flush as well as between pushes.
+    let partitions = data.join("logs/partitions");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&partitions).map_or(0, |d| d.count()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush within 60 s:\n{}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
     server.kill();
     stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
