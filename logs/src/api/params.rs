@@ -40,6 +40,13 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// The required `query` parameter.
+    pub fn query(&self) -> Result<String, String> {
+        self.get("query")
+            .map(str::to_string)
+            .ok_or_else(|| "query parameter is required".to_string())
+    }
+
     pub fn all(&self, name: &str) -> &[String] {
         self.values.get(name).map_or(&[], Vec::as_slice)
     }

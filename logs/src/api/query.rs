@@ -203,10 +203,7 @@ async fn run(api: Arc<LogsApi>, text: String, range: QueryRange) -> Response {
 }
 
 fn common(params: &Params) -> Result<(String, usize, crate::store::Direction), String> {
-    let query = params
-        .get("query")
-        .ok_or("query parameter is required")?
-        .to_string();
+    let query = params.query()?;
     let limit = params.limit(100)?;
     if limit > MAX_ENTRIES_LIMIT {
         return Err(format!("max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {MAX_ENTRIES_LIMIT})"));
@@ -363,8 +360,7 @@ pub async fn index_stats(
 ) -> Response {
     let params = params_of(&query, &form);
     let prepared = (|| -> Result<_, String> {
-        let matchers =
-            selector_matchers(params.get("query").ok_or("query parameter is required")?)?;
+        let matchers = selector_matchers(&params.query()?)?;
         let (start, end) = params.range()?;
         Ok((matchers, start, end.saturating_add(1)))
     })();
@@ -395,8 +391,7 @@ pub async fn index_volume(
 ) -> Response {
     let params = params_of(&query, &form);
     let prepared = (|| -> Result<_, String> {
-        let matchers =
-            selector_matchers(params.get("query").ok_or("query parameter is required")?)?;
+        let matchers = selector_matchers(&params.query()?)?;
         let (start, end) = params.range()?;
         let limit = params.limit(100)?;
         Ok((matchers, start, end, limit))
@@ -496,10 +491,7 @@ pub async fn detected_fields(
 ) -> Response {
     let params = params_of(&query, &form);
     let prepared = (|| -> Result<_, String> {
-        let text = params
-            .get("query")
-            .ok_or("query parameter is required")?
-            .to_string();
+        let text = params.query()?;
         let (start, end) = params.range()?;
         let line_limit = params
             .get("line_limit")
@@ -538,10 +530,7 @@ pub async fn patterns(
 ) -> Response {
     let params = params_of(&query, &form);
     let prepared = (|| -> Result<_, String> {
-        let text = params
-            .get("query")
-            .ok_or("query parameter is required")?
-            .to_string();
+        let text = params.query()?;
         let (start, end) = params.range()?;
         let step = params.step(start, end)?;
         Ok((text, start, end, step))

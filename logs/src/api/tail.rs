@@ -32,8 +32,8 @@ pub async fn tail(
 ) -> Response {
     let params = Params::parse(query.as_deref(), None);
     let prepared = (|| -> Result<_, String> {
-        let text = params.get("query").ok_or("query parameter is required")?;
-        let log = match engine::parse(text).map_err(|e| e.to_string())? {
+        let text = params.query()?;
+        let log = match engine::parse(&text).map_err(|e| e.to_string())? {
             Expr::Log(log) => log,
             Expr::Metric(_) => return Err("tailing is only for log queries".into()),
         };
