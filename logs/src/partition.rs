@@ -617,6 +617,11 @@ impl Partition {
         })
     }
 
+    /// Segments of the index (merges keep this small).
+    pub fn segment_count(&self) -> Result<usize> {
+        Ok(self.index.searchable_segment_metas()?.len())
+    }
+
     /// The mapped blocks file `seq`.
     fn file(&self, seq: u64) -> Result<Arc<Mmap>> {
         let mut files = self.files.lock();

@@ -746,6 +746,15 @@ impl LogStore {
         })
     }
 
+    /// Searchable tantivy segments of each partition, by hour.
+    pub fn segment_counts(&self) -> Result<Vec<(i64, usize)>> {
+        self.partitions
+            .read()
+            .values()
+            .map(|p| Ok((p.hour, p.segment_count()?)))
+            .collect()
+    }
+
     /// Bytes on disk: partitions and WAL.
     pub fn size_bytes(&self) -> u64 {
         let partitions: u64 = self

@@ -247,3 +247,30 @@ fn retention_drops_whole_partitions() {
         ["new"]
     );
 }
+
+#[test]
+fn merges_keep_segment_counts_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = (now_ns() / SECOND / 3600 * 3600 - 3600) * SECOND;
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    for flush in 0..40 {
+        store
+            .push(vec![stream(
+                r#"{app="api"}"#,
+                vec![Entry::new(base + flush * SECOND, format!("flush {flush}"))],
+            )])
+            .unwrap();
+        store.flush(true).unwrap();
+    }
+    let counts = store.segment_counts().unwrap();
+    assert_eq!(counts.len(), 1, "one hour, one partition: {counts:?}");
+    assert!(
+        counts[0].1 <= 10,
+        "40 flushes left {} segments",
+        counts[0].1
+    );
+    assert_eq!(
+        read(&store, &[], base, base + 3600 * SECOND, "flush").len(),
+        40
+    );
+}
