@@ -78,12 +78,15 @@ impl Head {
     }
 }
 
+/// Memory an entry holds in the head: the struct, its line, and its
+/// metadata pairs with their allocations (so the head's limit is a memory
+/// limit, not a count of raw bytes).
 pub fn entry_bytes(entry: &Entry) -> usize {
-    entry.line.len()
-        + 16
-        + entry
-            .metadata
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .sum::<usize>()
+    const PAIR: usize = std::mem::size_of::<(String, String)>();
+    let metadata: usize = entry
+        .metadata
+        .iter()
+        .map(|(n, v)| PAIR + n.len() + v.len())
+        .sum();
+    std::mem::size_of::<Entry>() + entry.line.len() + metadata
 }
