@@ -20,9 +20,10 @@
 //!   (`ok`, `error`, `unset`) and kind (`unspecified`, `internal`, `server`,
 //!   `client`, `producer`, `consumer`) values;
 //! - field operators `= != > >= < <= =~ !~ && || ! + - * / % ^` and
-//!   parentheses (`&&` binds tighter than `||`);
+//!   parentheses (`&&` and `||` share one level, left to right, as in Tempo);
 //! - spanset operators `&&`, `||`, `>`, `>>`, `<`, `<<`, `~` and parentheses
-//!   (`||` loosest, then `&&`, then the structural operators);
+//!   (`&&` and `||` loosest, one level, left to right; then the structural
+//!   operators);
 //! - pipelines: spanset stages, `count() op N`, `avg|min|max|sum(expr) op N`
 //!   (N an integer, float or duration, optionally negative), `by(expr)`,
 //!   `select(field, ...)`, chained with `|`; parenthesized sub-pipelines as
@@ -45,9 +46,8 @@
 //! compilation) is left to the evaluator; the parser only rejects aggregates
 //! over obviously non-numeric arguments (`max(name)`, `avg("foo")`).
 //!
-//! Differences from Tempo: `&&` binds tighter than `||` (Tempo's grammar gives
-//! them equal precedence, left-associative); nesting is limited to
-//! [`parser::MAX_DEPTH`] and the operator count to [`parser::MAX_OPERATORS`].
+//! Differences from Tempo: nesting is limited to [`parser::MAX_DEPTH`] and
+//! the operator count to [`parser::MAX_OPERATORS`].
 
 pub mod ast;
 pub mod error;

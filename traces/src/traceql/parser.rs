@@ -317,8 +317,9 @@ impl Parser {
         loop {
             let pos = self.tok.pos;
             let (op, prec) = match &self.tok.kind {
+                // Tempo: `%left AND OR`, one level, left to right.
                 TokenKind::Or => (SpansetOp::Union, 1),
-                TokenKind::And => (SpansetOp::And, 2),
+                TokenKind::And => (SpansetOp::And, 1),
                 TokenKind::Gt => (SpansetOp::Child, 3),
                 TokenKind::Desc => (SpansetOp::Descendant, 3),
                 TokenKind::Lt => (SpansetOp::Parent, 3),
@@ -389,8 +390,9 @@ impl Parser {
         loop {
             let pos = self.tok.pos;
             let (op, prec) = match self.tok.kind {
+                // Tempo: `%left AND OR`, one level, left to right.
                 TokenKind::Or => (BinaryOp::Or, 1),
-                TokenKind::And => (BinaryOp::And, 2),
+                TokenKind::And => (BinaryOp::And, 1),
                 TokenKind::Eq => (BinaryOp::Eq, 3),
                 TokenKind::Neq => (BinaryOp::Neq, 3),
                 TokenKind::Lt => (BinaryOp::Lt, 3),
@@ -802,13 +804,13 @@ mod tests {
 
     #[test]
     fn field_precedence() {
-        // && binds tighter than ||
+        // && and || share one precedence level, left to right (Tempo's grammar)
         assert_eq!(
             filter("{ .a || .b && .c }"),
             bin(
-                BinaryOp::Or,
-                dot("a"),
-                bin(BinaryOp::And, dot("b"), dot("c"))
+                BinaryOp::And,
+                bin(BinaryOp::Or, dot("a"), dot("b")),
+                dot("c")
             )
         );
         assert_eq!(
@@ -917,9 +919,9 @@ mod tests {
         assert_eq!(
             single("{ .a } || { .b } && { .c }"),
             sbin(
-                SpansetOp::Union,
-                f("a"),
-                sbin(SpansetOp::And, f("b"), f("c"))
+                SpansetOp::And,
+                sbin(SpansetOp::Union, f("a"), f("b")),
+                f("c")
             )
         );
         assert_eq!(
