@@ -93,10 +93,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let db = Arc::new(db);
     let logs_dir = options.data_dir.join("logs");
     let logs_options = options.logs.clone();
-    let log_store =
-        tokio::task::spawn_blocking(move || logs::LogStore::open(&logs_dir, logs_options))
-            .await?
-            .context("cannot open the log store")?;
+    let store_metrics = logs_metrics.clone();
+    let log_store = tokio::task::spawn_blocking(move || {
+        logs::LogStore::open_with_metrics(&logs_dir, logs_options, store_metrics)
+    })
+    .await?
+    .context("cannot open the log store")?;
     let log_store = Arc::new(log_store);
 
     let listener = tokio::net::TcpListener::bind(options.listen)

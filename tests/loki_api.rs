@@ -207,6 +207,29 @@ fn the_api_grafana_calls() {
             >= 4
     );
 
+    // Self-monitoring: what was received, flushed and is held.
+    let flushed = agent.post(&server.url("/flush")).send_empty().unwrap();
+    assert_eq!(flushed.status(), 204);
+    let metrics = agent
+        .get(&server.url("/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for expected in [
+        "vigil_logs_received_lines_total 5",
+        "vigil_logs_flushes_total 1",
+        "vigil_logs_flushed_lines_total 5",
+        "vigil_logs_head_memory_bytes 0",
+        "vigil_logs_partitions ",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "/metrics lacks {expected:?}:\n{metrics}"
+        );
+    }
+
     // Errors are plain text, 400, in Loki's words.
     for (query, text) in [
         ("{app=", "parse error"),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod head;
 pub mod id_filter;
 pub mod logql;
+pub mod metrics;
 pub mod partition;
 pub mod push;
 pub mod search;

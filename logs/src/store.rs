@@ -32,6 +32,7 @@ use crate::block;
 use crate::entry::{stream_id, Entry, StreamEntries, StreamId};
 use crate::error::{LogsError, Result};
 use crate::head::{Head, HeadStream};
+use crate::metrics::LogsMetrics;
 use crate::partition::{BlockRef, Partition, HOUR_NS};
 use crate::tokens::TermCondition;
 use crate::wal::{self, LogWal, RecordKind};
@@ -304,6 +305,7 @@ fn visit_lines(
 }
 
 pub struct LogStore {
+    metrics: Arc<LogsMetrics>,
     dir: PathBuf,
     options: StoreOptions,
     wal: LogWal,
@@ -339,6 +341,15 @@ fn hour_of(ts: i64) -> i64 {
 impl LogStore {
     /// Opens the store in `dir` (created if missing), replaying the WAL.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<LogStore> {
+        LogStore::open_with_metrics(dir, options, LogsMetrics::unregistered())
+    }
+
+    /// [`LogStore::open`], reporting to `metrics`.
+    pub fn open_with_metrics(
+        dir: &Path,
+        options: StoreOptions,
+        metrics: Arc<LogsMetrics>,
+    ) -> Result<LogStore> {
         let started = Instant::now();
         let partitions_dir = dir.join("partitions");
         fs::create_dir_all(&partitions_dir)?;
@@ -387,7 +398,10 @@ impl LogStore {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "log store opened"
         );
+        metrics.partitions.set(partitions.len() as i64);
+        metrics.head_memory_bytes.set(head.bytes as i64);
         Ok(LogStore {
+            metrics,
             dir: dir.to_path_buf(),
             options,
             wal,
@@ -436,6 +450,7 @@ impl LogStore {
             head.append(id, &stream.labels, stream.entries, now);
         }
         let full = head.bytes > self.options.head_max_bytes;
+        self.metrics.head_memory_bytes.set(head.bytes as i64);
         drop(head);
         // The first pusher to find the head full flushes it (after the flush
         // in progress, if any); the others carry on up to the ceiling.
@@ -468,6 +483,7 @@ impl LogStore {
             }
             let seq = self.wal.roll()?;
             let taken = head.take(ready);
+            self.metrics.head_memory_bytes.set(head.bytes as i64);
             self.flush_requested.store(false, Ordering::Release);
             // Room was made: pushes waiting on backpressure may go on.
             self.flushed.notify_all();
@@ -493,6 +509,7 @@ impl LogStore {
                 .collect()
         };
         if let Err(e) = outcome {
+            self.metrics.flush_failures.inc();
             // The lines of hours that did not commit go back to the head; all
             // stay in the kept WAL segments, and replay skips committed hours.
             warn!(error = %e, "log flush failed; its lines stay in the WAL and the head");
@@ -516,6 +533,14 @@ impl LogStore {
             let _head = self.head.lock();
             self.flushed.notify_all();
         }
+        self.metrics.flushes.inc();
+        self.metrics.lines_flushed.inc_by(taken.lines as u64);
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .partitions
+            .set(self.partitions.read().len() as i64);
         info!(
             streams = taken.streams.len(),
             lines = taken.lines,
@@ -605,7 +630,11 @@ impl LogStore {
                 .collect();
             hours.iter().filter_map(|h| partitions.remove(h)).collect()
         };
+        self.metrics
+            .partitions
+            .set(self.partitions.read().len() as i64);
         for partition in &expired {
+            self.metrics.partitions_deleted_by_retention.inc();
             fs::remove_dir_all(partition.dir())?;
             info!(
                 hour = partition.hour,

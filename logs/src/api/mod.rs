@@ -12,41 +12,10 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::registry::Registry;
 
+pub use crate::metrics::LogsMetrics;
 use crate::push::limits::{Limits, Validator};
 use crate::LogStore;
-
-/// Self-monitoring of the log pipeline.
-#[derive(Default)]
-pub struct LogsMetrics {
-    pub lines_received: Counter,
-    pub bytes_received: Counter,
-    pub lines_refused: Counter,
-}
-
-impl LogsMetrics {
-    pub fn register(registry: &mut Registry) -> Arc<LogsMetrics> {
-        let metrics = LogsMetrics::default();
-        registry.register(
-            "vigil_logs_received_lines",
-            "Log lines accepted by the push endpoints",
-            metrics.lines_received.clone(),
-        );
-        registry.register(
-            "vigil_logs_received_bytes",
-            "Bytes of log lines accepted by the push endpoints",
-            metrics.bytes_received.clone(),
-        );
-        registry.register(
-            "vigil_logs_refused_lines",
-            "Log lines and streams refused by validation or limits",
-            metrics.lines_refused.clone(),
-        );
-        Arc::new(metrics)
-    }
-}
 
 pub struct LogsApi {
     pub store: Arc<LogStore>,
