@@ -1,5 +1,7 @@
 //! Vigil's trace store (see ARCHITECTURE.md, "traces/"). So far it holds the
-//! TraceQL front end: the lexer, the AST and the parser, with Tempo's error
-//! positions. Ingest, storage and evaluation come next (issue 5).
+//! span model (`span`) and TraceQL: the lexer, the AST, the parser with
+//! Tempo's error positions, and an evaluator over one trace at a time.
+//! Ingest, storage and the Tempo routes come next (issue 5).
 
+pub mod span;
 pub mod traceql;

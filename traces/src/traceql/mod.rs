@@ -46,11 +46,19 @@
 //! compilation) is left to the evaluator; the parser only rejects aggregates
 //! over obviously non-numeric arguments (`max(name)`, `avg("foo")`).
 //!
+//! Evaluation: [`eval::evaluate`] runs a [`Query`] over one
+//! [`crate::span::Trace`] and returns the surviving [`eval::Spanset`]s
+//! (the trace matches if there is at least one). It type-checks the query
+//! first (Tempo's validation) and reports [`eval::EvalError`]s; see
+//! [`eval`] for the value semantics (nil, anchored regexes, numeric
+//! comparisons, structural operators, aggregates, `by()`, `select()`).
+//!
 //! Differences from Tempo: nesting is limited to [`parser::MAX_DEPTH`] and
 //! the operator count to [`parser::MAX_OPERATORS`].
 
 pub mod ast;
 pub mod error;
+pub mod eval;
 pub mod lexer;
 pub mod parser;
 
