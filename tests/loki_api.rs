@@ -246,6 +246,32 @@ fn the_api_grafana_calls() {
         let body = response.body_mut().read_to_string().unwrap();
         assert!(body.contains(text), "{query}: {body}");
     }
+    // Time ranges at the ends of i64 answer (or are refused), never hang or panic.
+    for (start, end) in [
+        ("9223372036854775000", "9223372036854775807"),
+        ("-9223372036854775808", "9223372036854775807"),
+        ("9223372036.5", "9223372037"),
+    ] {
+        let metric = encode(r#"count_over_time({app="api"}[1m] offset 1h)"#);
+        let url = format!("/loki/api/v1/query_range?query={metric}&start={start}&end={end}&step=1");
+        let status = agent
+            .get(&server.url(&url))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status == 200 || status == 400, "{url}: {status}");
+    }
+    // A zero line limit (Drilldown's detected_fields takes one) is an empty answer.
+    let fields = get(&format!(
+        "/loki/api/v1/detected_fields?line_limit=0&query={shop}"
+    ));
+    assert_eq!(fields["fields"], serde_json::json!([]));
+    assert_eq!(
+        agent.get(&server.url("/-/ready")).call().unwrap().status(),
+        200
+    );
+
     let mut response = agent
         .get(&server.url(&format!("/loki/api/v1/query_range?limit=6000&query={shop}")))
         .call()

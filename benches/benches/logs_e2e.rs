@@ -15,7 +15,6 @@
 //! ```
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,26 +25,11 @@ use logs::entry::{Entry, StreamEntries};
 use logs::push::loki_proto;
 use logs::stream_labels;
 use vigil_benches::log_corpus::{self, RARE_ID, RARE_LINES, RARE_TOKEN};
+use vigil_benches::process::{agent, cpu_seconds, dir_bytes, free_port, peak_rss_bytes};
 
 const BATCH_BYTES: usize = 1 << 20;
 const SENDERS: usize = 4;
 const HOUR_NS: i64 = 3_600_000_000_000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into()
-}
 
 struct Server {
     child: Child,
@@ -90,7 +74,7 @@ fn start(data: &Path) -> Server {
     let server = Server { child, port };
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        if agent()
+        if agent(Duration::from_secs(600))
             .get(&format!("http://127.0.0.1:{port}/-/ready"))
             .call()
             .is_ok_and(|r| r.status() == 200)
@@ -100,45 +84,6 @@ fn start(data: &Path) -> Server {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("vigil did not become ready");
-}
-
-/// CPU seconds (user + system) a process has used, from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 fn median(mut times: Vec<f64>) -> f64 {
@@ -166,7 +111,7 @@ fn query(server: &Server, path: &str, params: &[(&str, String)]) -> serde_json::
         url.extend(form_urlencoded::byte_serialize(value.as_bytes()));
         url.push('&');
     }
-    let mut response = agent().get(&url).call().unwrap();
+    let mut response = agent(Duration::from_secs(600)).get(&url).call().unwrap();
     let status = response.status();
     let text = response.body_mut().read_to_string().unwrap();
     assert_eq!(status, 200, "{url}: {text}");
@@ -253,7 +198,7 @@ fn main() {
             let (bodies, next, url, retries) =
                 (bodies.clone(), next.clone(), url.clone(), retries.clone());
             std::thread::spawn(move || {
-                let agent = agent();
+                let agent = agent(Duration::from_secs(600));
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
@@ -287,14 +232,14 @@ fn main() {
     }
     let acknowledged_seconds = started.elapsed().as_secs_f64();
     // Ingest is done when the lines are in partitions, indexed: flush the head.
-    let flushed = agent()
+    let flushed = agent(Duration::from_secs(600))
         .post(&format!("http://127.0.0.1:{}/flush", server.port))
         .send_empty()
         .unwrap();
     assert_eq!(flushed.status(), 204);
     let ingest_seconds = started.elapsed().as_secs_f64();
     let ingest_cpu = cpu_seconds(pid) - cpu_before;
-    let ingest_rss = peak_rss_mib(pid);
+    let ingest_rss = peak_rss_bytes(pid) as f64 / 1048576.0;
     drop(bodies);
 
     // Flush everything (SIGTERM flushes the head), then measure the disk.
@@ -388,7 +333,7 @@ fn main() {
     let count_ms = time_it(3, || {
         count();
     });
-    let query_rss = peak_rss_mib(server.child.id());
+    let query_rss = peak_rss_bytes(server.child.id()) as f64 / 1048576.0;
 
     let mb = raw_bytes as f64 / 1e6;
     println!("\n## Log store, end to end ({lines} lines, {mb:.0} MB raw, 2 cores)\n");

@@ -13,7 +13,6 @@
 //! A peer that is not installed is reported as skipped.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +22,7 @@ use std::time::{Duration, Instant};
 use model::remote_write::{
     encode_write_request, Label, Sample as WireSample, TimeSeries, WriteRequest,
 };
+use vigil_benches::process::{agent, cpu_seconds, dir_bytes, free_port, peak_rss_bytes, rss_bytes};
 use vigil_benches::workload::{Workload, WorkloadConfig};
 
 const SAMPLES_PER_REQUEST: usize = 2000;
@@ -54,14 +54,6 @@ fn parse_args() -> Args {
         }
     }
     args
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn now_ms() -> i64 {
@@ -168,7 +160,7 @@ fn spawn(
         write_path,
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    let agent = agent();
+    let agent = agent(Duration::from_secs(120));
     while Instant::now() < deadline {
         for probe in ["/-/ready", "/health"] {
             if let Ok(r) = agent.get(&format!("http://127.0.0.1:{port}{probe}")).call() {
@@ -182,49 +174,6 @@ fn spawn(
     panic!("{name} did not become ready");
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
-/// Current RSS of a process in MiB, from /proc.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-/// `(cpu seconds, peak RSS bytes)` of a process, from /proc.
-fn usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024;
-    (cpu, hwm)
-}
-
 struct IngestResult {
     seconds: f64,
     cpu_seconds: f64,
@@ -233,7 +182,7 @@ struct IngestResult {
 }
 
 fn ingest(server: &Server, shards: &Arc<Vec<Vec<Vec<u8>>>>) -> IngestResult {
-    let (cpu_before, _) = usage(server.child.id());
+    let cpu_before = cpu_seconds(server.child.id());
     let failed = Arc::new(AtomicUsize::new(0));
     let url = format!("http://127.0.0.1:{}{}", server.port, server.write_path);
     let started = Instant::now();
@@ -241,7 +190,7 @@ fn ingest(server: &Server, shards: &Arc<Vec<Vec<Vec<u8>>>>) -> IngestResult {
         .map(|shard| {
             let (shards, failed, url) = (shards.clone(), failed.clone(), url.clone());
             std::thread::spawn(move || {
-                let agent = agent();
+                let agent = agent(Duration::from_secs(120));
                 for body in &shards[shard] {
                     if !send(&agent, &url, body) {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +203,10 @@ fn ingest(server: &Server, shards: &Arc<Vec<Vec<Vec<u8>>>>) -> IngestResult {
         sender.join().unwrap();
     }
     let seconds = started.elapsed().as_secs_f64();
-    let (cpu_after, peak_rss) = usage(server.child.id());
+    let (cpu_after, peak_rss) = (
+        cpu_seconds(server.child.id()),
+        peak_rss_bytes(server.child.id()),
+    );
     IngestResult {
         seconds,
         cpu_seconds: cpu_after - cpu_before,
@@ -282,22 +234,9 @@ fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> bool {
     false
 }
 
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map_or(0, |m| m.len()),
-        })
-        .sum()
-}
-
 /// Bytes of persisted data once the server has written it out.
 fn persisted_bytes(server: &Server) -> (u64, String) {
-    let agent = agent();
+    let agent = agent(Duration::from_secs(120));
     match server.name {
         "vigil" => {
             let mut r = agent
@@ -335,7 +274,7 @@ fn persisted_bytes(server: &Server) -> (u64, String) {
                 ))
                 .call();
             (
-                dir_size(&server.data),
+                dir_bytes(&server.data),
                 "whole storageDataPath after force_flush".into(),
             )
         }
@@ -345,7 +284,7 @@ fn persisted_bytes(server: &Server) -> (u64, String) {
 
 /// Counts samples a server returns bit for bit, over the first target's series.
 fn lossless_check(server: &Server, workload: &Workload, end_ms: i64) -> (usize, usize) {
-    let agent = agent();
+    let agent = agent(Duration::from_secs(120));
     let series = workload.target_series(0);
     let instance = workload
         .labels(series.start)
@@ -493,7 +432,7 @@ fn promtool_bytes(workload: &Workload, dir: &Path) -> Option<u64> {
         .status()
         .ok()?;
     let _ = std::fs::remove_file(&text_path);
-    status.success().then(|| dir_size(&blocks))
+    status.success().then(|| dir_bytes(&blocks))
 }
 
 /// Dashboard queries timed as `query_range` over the whole workload at step 60 s.
@@ -508,7 +447,7 @@ const DASHBOARD_QUERIES: &[&str] = &[
 /// Median wall time in ms of each dashboard query (3 runs after a warm-up),
 /// and the peak RSS afterwards.
 fn time_queries(server: &Server, start_ms: i64, end_ms: i64) -> Vec<Option<f64>> {
-    let agent = agent();
+    let agent = agent(Duration::from_secs(120));
     let encode = |s: &str| -> String { s.bytes().map(|b| format!("%{b:02X}")).collect() };
     DASHBOARD_QUERIES
         .iter()
@@ -639,7 +578,7 @@ fn main() {
         };
         let Some(server) = server else { continue };
         let result = ingest(&server, &requests);
-        let rss_after_ingest = rss_mib(server.child.id());
+        let rss_after_ingest = rss_bytes(server.child.id()) as f64 / 1048576.0;
         let end_ms = start_ms + duration_ms + 60_000;
         let (bytes, how) = if name == "prometheus" {
             if args.skip_promtool {
@@ -653,19 +592,19 @@ fn main() {
         } else {
             persisted_bytes(&server)
         };
-        let rss_after_persist = rss_mib(server.child.id());
-        let peak_after_persist = usage(server.child.id()).1 >> 20;
+        let rss_after_persist = rss_bytes(server.child.id()) as f64 / 1048576.0;
+        let peak_after_persist = peak_rss_bytes(server.child.id()) >> 20;
         let (exact, checked) = lossless_check(&server, &workload, end_ms);
-        let peak_after_read_back = usage(server.child.id()).1 >> 20;
+        let peak_after_read_back = peak_rss_bytes(server.child.id()) >> 20;
         let timings = time_queries(&server, start_ms + 600_000, start_ms + duration_ms);
-        query_times.push((name, timings, usage(server.child.id()).1 >> 20));
+        query_times.push((name, timings, peak_rss_bytes(server.child.id()) >> 20));
         // VmHWM only grows: each phase's figure is the peak up to its end.
         eprintln!(
             "{name}: RSS after ingest {rss_after_ingest:.0} MiB, after persisting {rss_after_persist:.0} MiB, after reading back and the queries {:.0} MiB; peak up to persisting {peak_after_persist} MiB, up to reading back {peak_after_read_back} MiB, up to the queries {} MiB",
-            rss_mib(server.child.id()),
-            usage(server.child.id()).1 >> 20
+            (rss_bytes(server.child.id()) as f64 / 1048576.0),
+            peak_rss_bytes(server.child.id()) >> 20
         );
-        let (_, peak_after) = usage(server.child.id());
+        let peak_after = peak_rss_bytes(server.child.id());
         println!(
             "| {name} | {:.0} | {:.3} | {:.0} | {} | {exact}/{checked} ({:.1}%) | {how}; peak RSS incl. persisting and reading back {:.0} MiB{} |",
             samples as f64 / result.seconds,

@@ -139,10 +139,6 @@ impl Block {
         self.timestamps[i]
     }
 
-    pub fn timestamps(&self) -> &[i64] {
-        &self.timestamps
-    }
-
     pub fn line(&self, i: usize) -> &str {
         &self.lines[self.line_bounds[i]..self.line_bounds[i + 1]]
     }

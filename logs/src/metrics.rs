@@ -54,7 +54,7 @@ impl LogsMetrics {
         );
         r.register(
             "refused_lines",
-            "Log lines and streams refused by validation or limits",
+            "Refusals by validation or limits: one per refused line, stream or push",
             m.lines_refused.clone(),
         );
         r.register_with_unit(

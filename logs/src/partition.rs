@@ -460,27 +460,17 @@ impl Partition {
                 let start = block.offset.saturating_add(block.length) as usize;
                 let filter = file
                     .get(start..start.saturating_add(block.ids_len as usize))
-                    .unwrap_or(&[]);
+                    .ok_or_else(|| LogsError::Corrupt {
+                        what: "id filter reference",
+                        path: self.dir.display().to_string(),
+                        reason: format!("id filter past the end of blocks file {}", block.file),
+                    })?;
                 if id_filter::block_may_match(filter, block.max_id_len, token, *whole) {
                     return Ok(true);
                 }
             }
         }
         Ok(false)
-    }
-
-    /// Blocks overlapping `[min_ts, max_ts]` that match a tantivy query.
-    pub fn blocks_matching(
-        &self,
-        query: &dyn Query,
-        min_ts: i64,
-        max_ts: i64,
-    ) -> Result<Vec<BlockRef>> {
-        Ok(self
-            .documents_matching(query, min_ts, max_ts)?
-            .into_iter()
-            .map(|(_, block)| block)
-            .collect())
     }
 
     /// The documents (and their blocks) overlapping `[min_ts, max_ts]` that
@@ -636,11 +626,6 @@ impl Partition {
         files.insert(seq, map.clone());
         Ok(map)
     }
-
-    /// Bytes of every file of the partition.
-    pub fn size_bytes(&self) -> u64 {
-        dir_size(&self.dir)
-    }
 }
 
 /// The distinct index terms of a block's lines, sorted, and its distinct
@@ -692,21 +677,6 @@ pub fn labels_object(labels: &Labels) -> BTreeMap<String, OwnedValue> {
         .iter()
         .map(|l| (l.name.clone(), OwnedValue::Str(l.value.clone())))
         .collect()
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 fn committed_wal_through(index: &Index) -> Result<u64> {

@@ -61,6 +61,15 @@ fn line_schema() -> (Schema, Fields, Field) {
     (builder.build(), fields, row)
 }
 
+/// An empty in-memory per-line index with the block index's tokenizer.
+fn line_index(schema: &Schema) -> Index {
+    let index = Index::create_in_ram(schema.clone());
+    index
+        .tokenizers()
+        .register(partition::TOKENIZER, partition::analyzer());
+    index
+}
+
 fn parser(index: &Index, fields: &Fields) -> QueryParser {
     let mut parser = QueryParser::for_index(index, vec![fields.line]);
     parser.set_conjunction_by_default();
@@ -123,11 +132,7 @@ impl LogStore {
         limit: usize,
     ) -> Result<SearchResult, SearchError> {
         let (schema, fields, row_field) = line_schema();
-        let line_index = Index::create_in_ram(schema);
-        line_index
-            .tokenizers()
-            .register(partition::TOKENIZER, partition::analyzer());
-        let query = parser(&line_index, &fields)
+        let query = parser(&line_index(&schema), &fields)
             .parse_query(query_text)
             .map_err(|e| SearchError::Query(e.to_string()))?;
         let block_query = relax(query.as_ref(), fields.line);
@@ -171,11 +176,7 @@ impl LogStore {
             if candidates.is_empty() {
                 continue;
             }
-            let (schema, _, _) = line_schema();
-            let index = Index::create_in_ram(schema);
-            index
-                .tokenizers()
-                .register(partition::TOKENIZER, partition::analyzer());
+            let index = line_index(&schema);
             let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 32 << 20)?;
             for (row, (_, labels, line)) in candidates.iter().enumerate() {
                 let mut document = TantivyDocument::new();

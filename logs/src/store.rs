@@ -784,17 +784,6 @@ impl LogStore {
             .collect()
     }
 
-    /// Bytes on disk: partitions and WAL.
-    pub fn size_bytes(&self) -> u64 {
-        let partitions: u64 = self
-            .partitions
-            .read()
-            .values()
-            .map(|p| p.size_bytes())
-            .sum();
-        partitions + self.wal.size_bytes()
-    }
-
     /// Flushes everything (on shutdown).
     pub fn close(&self) -> Result<()> {
         self.flush(true)?;

@@ -163,15 +163,6 @@ impl LogWal {
         }
         tsdb::wal::sync_dir(&self.dir)
     }
-
-    pub fn size_bytes(&self) -> u64 {
-        list_segments(&self.dir)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|n| fs::metadata(segment_path(&self.dir, n)).ok())
-            .map(|m| m.len())
-            .sum()
-    }
 }
 
 /// Encodes and frames one push (streams and their entries) for

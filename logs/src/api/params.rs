@@ -69,7 +69,7 @@ impl Params {
                 .ok_or_else(|| format!("invalid since parameter {text:?}"))?,
             None => 3_600_000_000_000,
         };
-        let start = self.time("start", end - since)?;
+        let start = self.time("start", end.saturating_sub(since))?;
         if end < start {
             return Err("end timestamp must not be before or equal to start time".into());
         }
@@ -108,14 +108,14 @@ impl Params {
             Some(text) => parse_duration_ns(text)
                 .ok_or_else(|| format!("invalid step parameter {text:?}: use a duration such as 30s or a number of seconds"))?,
             None => {
-                let seconds = ((end - start) as f64 / 1e9 / 250.0).ceil().max(1.0);
+                let seconds = (end.saturating_sub(start) as f64 / 1e9 / 250.0).ceil().max(1.0);
                 (seconds * 1e9) as i64
             }
         };
         if step <= 0 {
             return Err("zero or negative query resolution step widths are not accepted. Try a positive integer".into());
         }
-        if (end - start) / step > 11_000 {
+        if end.saturating_sub(start) / step > 11_000 {
             return Err("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into());
         }
         Ok(step)
@@ -129,7 +129,11 @@ pub fn parse_time(text: &str) -> Option<i64> {
         if let Ok(seconds) = text.parse::<f64>() {
             let whole = seconds.trunc();
             let fraction = ((seconds - whole) * 1000.0).round() / 1000.0;
-            return Some(whole as i64 * 1_000_000_000 + (fraction * 1e9) as i64);
+            return Some(
+                (whole as i64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add((fraction * 1e9) as i64),
+            );
         }
     }
     if let Ok(n) = text.parse::<i64>() {

@@ -56,7 +56,13 @@ async fn read_body(api: &LogsApi, headers: &HeaderMap, body: Body) -> Result<Vec
     };
     let body = match to_bytes(body, limit).await {
         Ok(body) => body,
-        Err(_) => return Err(too_large()),
+        Err(e) if tsdb::api::is_length_limit(&e) => return Err(too_large()),
+        Err(e) => {
+            return Err(plain(
+                StatusCode::BAD_REQUEST,
+                format!("error reading the request body: {e}"),
+            ))
+        }
     };
     push::decode_content_encoding(header_str(headers, header::CONTENT_ENCODING), &body, limit)
         .map_err(|e| plain(StatusCode::BAD_REQUEST, e.to_string()))

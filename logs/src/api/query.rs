@@ -20,6 +20,7 @@ use super::LogsApi;
 use crate::engine::{self, QueryError, QueryRange, QueryResult, QueryStats};
 use crate::logql::ast::Expr;
 use crate::store::now_ns;
+use tsdb::promql::format_value;
 
 /// Loki's `max_entries_limit_per_query`.
 pub const MAX_ENTRIES_LIMIT: usize = 5000;
@@ -81,21 +82,6 @@ fn seconds(ns: i64) -> Value {
         json!(ns / 1_000_000_000)
     } else {
         json!(ns as f64 / 1e9)
-    }
-}
-
-/// Sample values print like Prometheus/Go: shortest round-trip, `+Inf`, `NaN`.
-fn value_text(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
     }
 }
 
@@ -166,7 +152,7 @@ fn result_json(result: &QueryResult, stats: &QueryStats) -> Value {
                     .map(|s| {
                         json!({
                             "metric": labels_json(&s.labels),
-                            "values": s.points.iter().map(|&(t, v)| json!([seconds(t), value_text(v)])).collect::<Vec<_>>(),
+                            "values": s.points.iter().map(|&(t, v)| json!([seconds(t), format_value(v)])).collect::<Vec<_>>(),
                         })
                     })
                     .collect(),
@@ -177,11 +163,11 @@ fn result_json(result: &QueryResult, stats: &QueryStats) -> Value {
             Value::Array(
                 samples
                     .iter()
-                    .map(|s| json!({"metric": labels_json(&s.labels), "value": [seconds(*time), value_text(s.value)]}))
+                    .map(|s| json!({"metric": labels_json(&s.labels), "value": [seconds(*time), format_value(s.value)]}))
                     .collect(),
             ),
         ),
-        QueryResult::Scalar { time, value } => ("scalar", json!([seconds(*time), value_text(*value)])),
+        QueryResult::Scalar { time, value } => ("scalar", json!([seconds(*time), format_value(*value)])),
     };
     json!({
         "status": "success",

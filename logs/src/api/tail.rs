@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use model::Labels;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
+use tracing::warn;
 
 use super::params::Params;
 use super::query::bad_request;
@@ -87,10 +88,14 @@ async fn follow(api: Arc<LogsApi>, mut socket: WebSocket, log: LogExpr, start: i
         )
     })
     .await;
-    if let Ok(Ok(streams)) = history {
-        if !streams.is_empty() && socket.send(message(&streams)).await.is_err() {
-            return;
+    match history {
+        Ok(Ok(streams)) => {
+            if !streams.is_empty() && socket.send(message(&streams)).await.is_err() {
+                return;
+            }
         }
+        Ok(Err(e)) => warn!(error = %e, "tail: cannot read the history; following live lines only"),
+        Err(e) => warn!(error = %e, "tail: the history reader failed; following live lines only"),
     }
     let pipeline = Pipeline::new(&log.stages);
     loop {
@@ -98,7 +103,10 @@ async fn follow(api: Arc<LogsApi>, mut socket: WebSocket, log: LogExpr, start: i
             received = live.recv() => {
                 let pushed = match received {
                     Ok(pushed) => pushed,
-                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Lagged(pushes)) => {
+                        warn!(pushes, "tail: a slow client missed pushes");
+                        continue;
+                    }
                     Err(RecvError::Closed) => return,
                 };
                 let mut by_labels: HashMap<Labels, Vec<engine::ResultEntry>> = HashMap::new();

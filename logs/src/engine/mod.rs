@@ -126,10 +126,10 @@ pub fn execute(
                 vec![range.end_ns]
             } else {
                 let mut steps = Vec::new();
-                let mut t = range.start_ns;
-                while t <= range.end_ns {
-                    steps.push(t);
-                    t += range.step_ns;
+                let mut t = Some(range.start_ns);
+                while let Some(step) = t.filter(|t| *t <= range.end_ns) {
+                    steps.push(step);
+                    t = step.checked_add(range.step_ns);
                 }
                 steps
             };
@@ -196,6 +196,9 @@ pub fn select_logs(
     direction: Direction,
     stats: &mut QueryStats,
 ) -> Result<Vec<ResultStream>, QueryError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let streams = store.streams(&log.matchers, start_ns, end_ns);
     let plan = store.plan(streams, start_ns, end_ns, &index_conditions(log), direction)?;
     let pipeline = Pipeline::new(&log.stages);
@@ -466,8 +469,11 @@ fn range_aggregation(
         return Ok(Vec::new());
     };
     // Windows are (t - range, t], shifted back by the offset.
-    let start_ns = first - range.range_nanos - range.offset_nanos + 1;
-    let end_ns = last - range.offset_nanos + 1;
+    let start_ns = first
+        .saturating_sub(range.range_nanos)
+        .saturating_sub(range.offset_nanos)
+        .saturating_add(1);
+    let end_ns = last.saturating_sub(range.offset_nanos).saturating_add(1);
     let streams = store.streams(&range.log.matchers, start_ns, end_ns);
     let plan = store.plan(
         streams,
@@ -496,7 +502,7 @@ fn range_aggregation(
                 series
                     .entry(labels)
                     .or_default()
-                    .push((ts + range.offset_nanos, value));
+                    .push((ts.saturating_add(range.offset_nanos), value));
             }
         },
     )?;

@@ -35,7 +35,7 @@ pub fn evaluate(
     let mut out = Vec::with_capacity(steps.len());
     let (mut lo, mut hi) = (0usize, 0usize);
     for &t in steps {
-        let window_start = t - range_ns;
+        let window_start = t.saturating_sub(range_ns);
         while hi < samples.len() && samples[hi].0 <= t {
             hi += 1;
         }
@@ -90,7 +90,7 @@ fn apply(
         }
         WindowFunction::Stddev => variance(values()).sqrt(),
         WindowFunction::Stdvar => variance(values()),
-        WindowFunction::Quantile(q) => quantile(q, values().collect()),
+        WindowFunction::Quantile(q) => tsdb::promql::quantile(q, &mut values().collect::<Vec<_>>()),
         WindowFunction::First => window[0].1,
         WindowFunction::Last => window[window.len() - 1].1,
         WindowFunction::RateCounter => return extrapolated_rate(window, start, end, range_seconds),
@@ -108,26 +108,9 @@ fn variance(values: impl Iterator<Item = f64>) -> f64 {
     m2 / count
 }
 
-/// Prometheus' quantile: linear interpolation between the closest ranks.
-pub fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let rank = q * (values.len() - 1) as f64;
-    let lower = rank.floor() as usize;
-    let upper = (lower + 1).min(values.len() - 1);
-    let weight = rank - rank.floor();
-    values[lower] * (1.0 - weight) + values[upper] * weight
-}
-
-/// Prometheus' `extrapolatedRate` for counters, as Loki's `rate_counter` uses it.
+/// `extrapolatedRate` for counters as Loki's `rate_counter` vendors it: the
+/// Prometheus 2 algorithm (zero clamp before the threshold test), which is
+/// not the Prometheus 3 one the PromQL engine implements, hence its own copy.
 fn extrapolated_rate(
     window: &[(i64, f64)],
     start: i64,

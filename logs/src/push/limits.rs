@@ -124,12 +124,14 @@ impl Validator {
         let newest = now_ns.saturating_add(limits.creation_grace.as_nanos() as i64);
         let now = Instant::now();
         for mut stream in streams {
-            let text = stream_labels::to_string(&stream.labels);
+            // Printed only into refusals: not on the path of a clean push.
+            let text = || stream_labels::to_string(&stream.labels);
             if stream.labels.len() > limits.max_label_names_per_series {
                 checked.refused.push(format!(
                     "entry for stream '{text}' has {} label names; limit {}",
                     stream.labels.len(),
-                    limits.max_label_names_per_series
+                    limits.max_label_names_per_series,
+                    text = text()
                 ));
                 continue;
             }
@@ -140,7 +142,8 @@ impl Validator {
             {
                 checked.refused.push(format!(
                     "stream '{text}' has label name too long: '{}'",
-                    label.name
+                    label.name,
+                    text = text()
                 ));
                 continue;
             }
@@ -151,15 +154,15 @@ impl Validator {
             {
                 checked.refused.push(format!(
                     "stream '{text}' has label value too long: '{}'",
-                    label.value
+                    label.value,
+                    text = text()
                 ));
                 continue;
             }
             if !self.admit_stream(stream_id(&stream.labels), now) {
                 checked.too_many = true;
                 checked.refused.push(format!(
-                    "Maximum active stream limit exceeded when trying to create stream {text}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'"
-                ));
+                    "Maximum active stream limit exceeded when trying to create stream {text}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'", text = text()));
                 continue;
             }
             stream.entries.retain(|entry| {
@@ -167,19 +170,16 @@ impl Validator {
                     Some(format!(
                         "Max entry size '{}' bytes exceeded for stream '{text}' while adding an entry with length '{}' bytes",
                         limits.max_line_size,
-                        entry.line.len()
-                    ))
+                        entry.line.len(), text = text()))
                 } else if entry.timestamp_ns < oldest {
                     Some(format!(
                         "entry for stream '{text}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
                         format_time(entry.timestamp_ns),
-                        format_time(oldest)
-                    ))
+                        format_time(oldest), text = text()))
                 } else if entry.timestamp_ns > newest {
                     Some(format!(
                         "entry for stream '{text}' has timestamp too new: {}",
-                        format_time(entry.timestamp_ns)
-                    ))
+                        format_time(entry.timestamp_ns), text = text()))
                 } else {
                     None
                 };

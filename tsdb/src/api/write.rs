@@ -106,7 +106,9 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
+/// Whether reading a body failed because it passed the size limit (axum
+/// wraps that error; anything else is a broken request).
+pub fn is_length_limit(e: &axum::Error) -> bool {
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = source {
         if err.to_string().contains("length limit exceeded") {

@@ -106,8 +106,9 @@ fn variance(values: &[f64]) -> f64 {
     (aux + c_aux) / count
 }
 
-/// Prometheus' `quantile`: linear interpolation between closest ranks.
-pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+/// Prometheus' `quantile`: linear interpolation between closest ranks
+/// (LogQL's `quantile_over_time` uses it too).
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;
     }

@@ -14,6 +14,7 @@ mod value;
 use std::time::Duration;
 
 pub use eval::{selector_matchers, Engine};
+pub use functions::quantile;
 pub use value::{format_value, QueryResult, Value, VectorSample};
 
 #[derive(Clone, Debug)]
