@@ -17,6 +17,24 @@ pub struct FileConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub remote_write: RemoteWriteConfig,
+    #[serde(default)]
+    pub otlp: OtlpConfig,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// `host:port` for OTLP/gRPC besides the main port, or `off`.
+    pub grpc_listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TracesConfig {
+    /// e.g. `7d`: trace segments older than this are deleted.
+    pub retention: Option<String>,
+    /// e.g. `15s`: how often span metrics are written.
+    pub metrics_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -26,6 +44,8 @@ pub struct StorageConfig {
     pub tsdb: TsdbConfig,
     #[serde(default)]
     pub logs: LogsConfig,
+    #[serde(default)]
+    pub traces: TracesConfig,
 }
 
 #[derive(Debug, Deserialize, Default)]

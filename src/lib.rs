@@ -6,4 +6,5 @@
 
 pub mod config;
 pub mod server;
+pub mod span_metrics;
 pub mod telemetry;

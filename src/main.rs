@@ -109,6 +109,19 @@ struct ServeArgs {
     #[arg(long = "logs.flush-check-period", hide = true)]
     logs_flush_check_period: Option<String>,
     /// Log format: "text" or "json".
+    /// e.g. `7d`: trace segments older than this are deleted.
+    #[arg(long = "traces.retention")]
+    traces_retention: Option<String>,
+    /// Seconds a trace must be idle to count as complete and be flushed.
+    #[arg(long = "traces.trace-idle", hide = true)]
+    traces_trace_idle: Option<String>,
+    /// How often span metrics are written to the metrics store (Tempo's
+    /// metrics-generator collection interval).
+    #[arg(long = "traces.metrics-interval")]
+    traces_metrics_interval: Option<String>,
+    /// Where OTLP/gRPC is served besides the main port; `off` disables it.
+    #[arg(long = "otlp.grpc-listen")]
+    otlp_grpc_listen: Option<String>,
     #[arg(long = "log.format", default_value = "text")]
     log_format: String,
 }
@@ -166,6 +179,8 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     if let Some(listen) = args.listen.or(file.listen) {
         options.listen = listen;
     }
+    // OTLP/gRPC on the main port's host, at OTLP's port, unless told otherwise.
+    options.otlp_grpc_listen = Some(SocketAddr::new(options.listen.ip(), 4317));
     if let Some(dir) = args.data_dir.clone().or(file.data_dir) {
         options.data_dir = dir;
     }
@@ -202,6 +217,29 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     }
     if let Some(text) = &args.logs_flush_check_period {
         options.logs.flush_check_period = parse_duration(text).map_err(anyhow::Error::msg)?;
+    }
+    let traces_file = file.storage.traces;
+    if let Some(text) = args.traces_retention.clone().or(traces_file.retention) {
+        options.traces.retention = parse_duration(&text).map_err(anyhow::Error::msg)?;
+    }
+    options.traces.fsync = options.tsdb.wal.fsync;
+    if let Some(text) = &args.traces_trace_idle {
+        options.traces.trace_idle = parse_duration(text).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(text) = args
+        .traces_metrics_interval
+        .clone()
+        .or(traces_file.metrics_interval)
+    {
+        options.span_metrics_interval = parse_duration(&text).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(text) = args.otlp_grpc_listen.clone().or(file.otlp.grpc_listen) {
+        options.otlp_grpc_listen = match text.as_str() {
+            "off" | "" => None,
+            addr => Some(addr.parse().map_err(|e| {
+                anyhow::anyhow!("invalid --otlp.grpc-listen {addr:?}: {e} (use host:port or off)")
+            })?),
+        };
     }
     let engine = &mut options.query_limits.engine;
     if let Some(text) = &args.lookback_delta {

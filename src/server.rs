@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::routing::get;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -27,6 +29,12 @@ pub struct ServeOptions {
     pub query_limits: QueryLimits,
     pub logs: logs::StoreOptions,
     pub log_limits: logs::push::limits::Limits,
+    pub traces: traces::StoreOptions,
+    pub trace_limits: traces::api::IngestLimits,
+    /// OTLP/gRPC besides the main port (which serves it too).
+    pub otlp_grpc_listen: Option<SocketAddr>,
+    /// How often span metrics and the service graph are written.
+    pub span_metrics_interval: Duration,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
 }
@@ -41,6 +49,10 @@ impl Default for ServeOptions {
             query_limits: QueryLimits::default(),
             logs: logs::StoreOptions::default(),
             log_limits: logs::push::limits::Limits::default(),
+            traces: traces::StoreOptions::default(),
+            trace_limits: traces::api::IngestLimits::default(),
+            otlp_grpc_listen: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
+            span_metrics_interval: Duration::from_secs(15),
             maintenance_interval: Duration::from_secs(60),
         }
     }
@@ -53,9 +65,11 @@ pub fn app(
     write_limits: WriteLimits,
     query_limits: QueryLimits,
     logs_api: Arc<logs::api::LogsApi>,
+    traces_api: Arc<traces::api::TracesApi>,
     telemetry: Arc<Telemetry>,
 ) -> Router {
     let api = ApiState::new(db, write_limits, query_limits);
+    let stores = (logs_api.store.clone(), traces_api.store.clone());
     Router::new()
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Vigil is Ready.\n" }))
@@ -65,16 +79,42 @@ pub fn app(
         )
         .merge(tsdb::api::router(api))
         .merge(logs::api::router(logs_api))
+        .merge(traces::api::router(traces_api))
+        .route("/flush", post(flush).with_state(stores))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
             telemetry::track_requests,
         ))
 }
 
+/// `POST /flush`, as on Loki's and Tempo's ingesters: writes everything
+/// held in memory by the log and trace stores to their files.
+async fn flush(
+    State((logs, traces)): State<(Arc<logs::LogStore>, Arc<traces::TraceStore>)>,
+) -> (StatusCode, String) {
+    let outcome = tokio::task::spawn_blocking(move || {
+        logs.flush(true)
+            .map_err(|e| format!("log flush failed: {e}"))?;
+        traces
+            .flush(true)
+            .map_err(|e| format!("trace flush failed: {e}"))
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => (StatusCode::NO_CONTENT, String::new()),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush worker failed: {e}"),
+        ),
+    }
+}
+
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let mut telemetry = Telemetry::new();
     let tsdb_metrics = tsdb::metrics::TsdbMetrics::register(&mut telemetry.registry);
     let logs_metrics = logs::api::LogsMetrics::register(&mut telemetry.registry);
+    let traces_metrics = traces::metrics::TracesMetrics::register(&mut telemetry.registry);
     let telemetry = Arc::new(telemetry);
 
     std::fs::create_dir_all(&options.data_dir).with_context(|| {
@@ -100,6 +140,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     .await?
     .context("cannot open the log store")?;
     let log_store = Arc::new(log_store);
+    let traces_dir = options.data_dir.join("traces");
+    let traces_options = options.traces.clone();
+    let trace_store = tokio::task::spawn_blocking(move || {
+        traces::TraceStore::open(&traces_dir, traces_options, traces_metrics)
+    })
+    .await?
+    .context("cannot open the trace store")?;
+    let trace_store = Arc::new(trace_store);
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -127,21 +175,62 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         options.maintenance_interval,
         stop_rx.clone(),
     ));
+    let trace_flusher = tokio::spawn(run_trace_flush(
+        trace_store.clone(),
+        options.maintenance_interval,
+        stop_rx.clone(),
+    ));
     let syncer = match options.tsdb.wal.fsync {
         FsyncPolicy::Interval(period) => Some(tokio::spawn(run_wal_sync(
             db.clone(),
             log_store.clone(),
+            trace_store.clone(),
             period,
             stop_rx.clone(),
         ))),
         FsyncPolicy::Always | FsyncPolicy::Never => None,
     };
 
+    let span_metrics = crate::span_metrics::SpanMetrics::new(db.clone());
+    let traces_api = traces::api::TracesApi::new(
+        trace_store.clone(),
+        options.trace_limits.clone(),
+        Some(span_metrics.observer()),
+    );
+    let span_metrics_writer =
+        tokio::spawn(span_metrics.run(options.span_metrics_interval, stop_rx.clone()));
+    let grpc = match options.otlp_grpc_listen {
+        Some(address) => {
+            let grpc_listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for OTLP/gRPC on {address}: is another process (an OpenTelemetry Collector?) using it? Use --otlp.grpc-listen host:port, or off"
+                    )
+                })?;
+            info!(address = %grpc_listener.local_addr()?, "OTLP/gRPC is listening");
+            let routes = traces::api::grpc::routes(traces_api.clone());
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(grpc_listener, routes)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    error!(error = %e, "OTLP/gRPC server failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let app = app(
         db.clone(),
         options.write_limits.clone(),
         options.query_limits.clone(),
         logs::api::LogsApi::new(log_store.clone(), options.log_limits.clone(), logs_metrics),
+        traces_api,
         telemetry,
     );
     axum::serve(listener, app)
@@ -153,6 +242,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = maintenance.await;
     let _ = log_flusher.await;
+    let _ = trace_flusher.await;
+    let _ = span_metrics_writer.await;
+    if let Some(grpc) = grpc {
+        let _ = grpc.await;
+    }
     if let Some(syncer) = syncer {
         let _ = syncer.await;
     }
@@ -163,6 +257,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || log_store.close())
         .await?
         .context("flushing the log store on shutdown")?;
+    tokio::task::spawn_blocking(move || trace_store.close())
+        .await?
+        .context("flushing the trace store on shutdown")?;
     info!("Vigil stopped cleanly");
     Ok(())
 }
@@ -246,9 +343,46 @@ async fn run_log_flush(
     }
 }
 
+/// Flushes complete traces every second or so, and applies trace retention
+/// at the maintenance interval.
+async fn run_trace_flush(
+    store: Arc<traces::TraceStore>,
+    retention_every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(store.options().flush_check_period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_retention = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let store = store.clone();
+        let retention_due = last_retention.elapsed() >= retention_every;
+        if retention_due {
+            last_retention = std::time::Instant::now();
+        }
+        let outcome = tokio::task::spawn_blocking(move || {
+            store.flush(false)?;
+            if retention_due {
+                store.apply_retention(traces::store::now_ns())?;
+            }
+            Ok::<_, traces::TracesError>(())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "trace flush or retention failed; will retry"),
+            Err(e) => error!(error = %e, "trace flush task panicked"),
+        }
+    }
+}
+
 async fn run_wal_sync(
     db: Arc<Db>,
     log_store: Arc<logs::LogStore>,
+    trace_store: Arc<traces::TraceStore>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -265,6 +399,10 @@ async fn run_wal_sync(
         let log_store = log_store.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log_store.sync_wal()).await {
             error!(error = %e, "log WAL fsync failed");
+        }
+        let trace_store = trace_store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || trace_store.sync_wal()).await {
+            error!(error = %e, "trace WAL fsync failed");
         }
     }
 }

@@ -62,6 +62,8 @@ fn start(data: &Path) -> Server {
     let child = Command::new(vigil_binary())
         .args([
             "serve",
+            "--otlp.grpc-listen",
+            "off",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--data-dir",

@@ -542,6 +542,7 @@ fn main() {
                 &vigil_binary,
                 vec![
                     "serve".into(),
+                    "--otlp.grpc-listen=off".into(),
                     format!("--listen=127.0.0.1:{port}"),
                     format!("--data-dir={}", data.display()),
                 ],

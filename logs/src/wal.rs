@@ -8,15 +8,14 @@
 //! rolls to a new segment, and once every partition the flushed lines went
 //! to has committed, the segments up to the roll are deleted.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use model::Labels;
-use parking_lot::Mutex;
 use tracing::warn;
 use tsdb::encoding::{put_bytes, put_uvarint, put_varint, DecodeError, Reader};
-use tsdb::wal::segment::{self, Tail};
+use tsdb::wal::record_log::RecordLog;
+use tsdb::wal::segment;
 use tsdb::wal::FsyncPolicy;
 
 use crate::entry::{Entry, StreamEntries};
@@ -35,37 +34,8 @@ pub enum RecordKind {
     Carry,
 }
 
-struct Writer {
-    file: File,
-    segment: u64,
-}
-
 pub struct LogWal {
-    dir: PathBuf,
-    fsync: FsyncPolicy,
-    writer: Mutex<Writer>,
-}
-
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
-    dir.join(format!("{n:08}"))
-}
-
-fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
-    let mut segments: Vec<u64> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    segments.sort_unstable();
-    Ok(segments)
-}
-
-fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(segment_path(dir, n))?;
-    file.write_all(&segment::header())?;
-    tsdb::wal::sync_dir(dir)?;
-    Ok(file)
+    log: RecordLog,
 }
 
 impl LogWal {
@@ -77,91 +47,48 @@ impl LogWal {
         fsync: FsyncPolicy,
         mut replay: impl FnMut(u64, RecordKind, Vec<StreamEntries>),
     ) -> io::Result<LogWal> {
-        fs::create_dir_all(dir)?;
-        let segments = list_segments(dir)?;
-        for &n in &segments {
-            let path = segment_path(dir, n);
-            let contents = segment::read(&path)?;
-            for (record_type, payload) in contents.records {
-                let kind = match record_type {
-                    RECORD_PUSH => RecordKind::Push,
-                    RECORD_CARRY => RecordKind::Carry,
-                    _ => {
-                        warn!(
-                            segment = n,
-                            record_type, "skipping a log WAL record of unknown type"
-                        );
-                        continue;
-                    }
-                };
-                match decode_push(&payload) {
-                    Ok(streams) => replay(n, kind, streams),
-                    Err(e) => {
-                        warn!(segment = n, error = %e, "skipping an undecodable log WAL record")
-                    }
+        let log = RecordLog::open(dir, fsync, |n, record_type, payload| {
+            let kind = match record_type {
+                RECORD_PUSH => RecordKind::Push,
+                RECORD_CARRY => RecordKind::Carry,
+                _ => {
+                    warn!(
+                        segment = n,
+                        record_type, "skipping a log WAL record of unknown type"
+                    );
+                    return;
+                }
+            };
+            match decode_push(payload) {
+                Ok(streams) => replay(n, kind, streams),
+                Err(e) => {
+                    warn!(segment = n, error = %e, "skipping an undecodable log WAL record")
                 }
             }
-            if let Tail::Corrupt { valid_len, reason } = contents.tail {
-                warn!(
-                    segment = n,
-                    reason,
-                    bytes_dropped = contents.file_len - valid_len,
-                    "log WAL segment has a torn or corrupt tail; cutting it off"
-                );
-                OpenOptions::new()
-                    .write(true)
-                    .open(&path)?
-                    .set_len(valid_len)?;
-            }
-        }
-        let next = segments.last().map_or(1, |n| n + 1);
-        let file = create_segment(dir, next)?;
-        Ok(LogWal {
-            dir: dir.to_path_buf(),
-            fsync,
-            writer: Mutex::new(Writer {
-                file,
-                segment: next,
-            }),
-        })
+        })?;
+        Ok(LogWal { log })
     }
 
     /// Writes one push. The caller holds the store's ingest lock, so records
     /// reach the WAL in the order they reach the head.
     pub fn append(&self, framed: &[u8]) -> io::Result<()> {
-        let mut writer = self.writer.lock();
-        writer.file.write_all(framed)?;
-        if self.fsync == FsyncPolicy::Always {
-            writer.file.sync_data()?;
-        }
-        Ok(())
+        self.log.append(framed)
     }
 
     /// fsyncs what was written so far (the `Interval` policy's tick).
     pub fn sync(&self) -> io::Result<()> {
-        let file = self.writer.lock().file.try_clone()?;
-        file.sync_data()
+        self.log.sync()
     }
 
     /// Closes the current segment (synced) and starts the next; returns the
     /// number of the closed one: every record so far is in it or before it.
     pub fn roll(&self) -> io::Result<u64> {
-        let mut writer = self.writer.lock();
-        writer.file.sync_data()?;
-        let closed = writer.segment;
-        writer.file = create_segment(&self.dir, closed + 1)?;
-        writer.segment = closed + 1;
-        Ok(closed)
+        self.log.roll(&[])
     }
 
     /// Deletes every segment numbered `through` or lower.
     pub fn remove_through(&self, through: u64) -> io::Result<()> {
-        for n in list_segments(&self.dir)? {
-            if n <= through {
-                fs::remove_file(segment_path(&self.dir, n))?;
-            }
-        }
-        tsdb::wal::sync_dir(&self.dir)
+        self.log.remove_through(through)
     }
 }
 

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod trace_corpus;
+
 use model::remote_write::{encode_write_request, TimeSeries, WriteRequest};
 
 pub fn free_port() -> u16 {
@@ -23,6 +25,8 @@ pub fn free_port() -> u16 {
 pub struct Server {
     pub child: Child,
     pub port: u16,
+    /// OTLP/gRPC's own listener.
+    pub grpc_port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
 }
@@ -30,6 +34,7 @@ pub struct Server {
 impl Server {
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Server {
         let port = free_port();
+        let grpc_port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -38,6 +43,8 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
+            .arg("--otlp.grpc-listen")
+            .arg(format!("127.0.0.1:{grpc_port}"))
             .args(extra_args)
             .env("RUST_LOG", "info,tantivy=warn")
             .stdout(Stdio::null())
@@ -47,6 +54,7 @@ impl Server {
         let mut server = Server {
             child,
             port,
+            grpc_port,
             data_dir: data_dir.to_path_buf(),
             log,
         };

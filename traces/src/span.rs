@@ -1,10 +1,17 @@
-//! In-memory span model used by the TraceQL evaluator.
+//! The span model: what OTLP ingest produces, the store keeps and the
+//! TraceQL evaluator reads.
 //!
 //! A [`Trace`] is a flat list of [`Span`]s; parent/child links are carried by
 //! `parent_span_id`. Status and kind reuse the TraceQL AST enums so filters
-//! compare them directly.
+//! compare them directly. Resource and scope are shared between the spans
+//! of one OTLP batch (`Arc`), as they are on the wire.
+
+use std::sync::Arc;
 
 pub use crate::traceql::ast::{Kind as SpanKind, Status};
+
+/// Attributes in wire order.
+pub type Attributes = Vec<(String, Value)>;
 
 /// An attribute value.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,10 +20,40 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+/// The instrumentation scope (OTLP `InstrumentationScope`, without its
+/// attributes' dropped count).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scope {
+    pub name: String,
+    pub version: String,
+    pub attributes: Attributes,
+}
+
+/// A span event (OTLP `Span.Event`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Event {
+    pub time_ns: i64,
+    pub name: String,
+    pub attributes: Attributes,
+}
+
+/// A link to another span (OTLP `Span.Link`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Link {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub trace_state: String,
+    pub flags: u32,
+    pub attributes: Attributes,
 }
 
 /// One span.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Span {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
@@ -30,10 +67,17 @@ pub struct Span {
     pub start_ns: i64,
     /// End time, Unix nanoseconds.
     pub end_ns: i64,
-    /// Resource attributes (e.g. `service.name`).
-    pub resource: Vec<(String, Value)>,
+    /// Resource attributes (e.g. `service.name`), shared by a batch's spans.
+    pub resource: Arc<Attributes>,
     /// Span attributes.
-    pub attributes: Vec<(String, Value)>,
+    pub attributes: Attributes,
+    pub scope: Arc<Scope>,
+    /// W3C `tracestate`.
+    pub trace_state: String,
+    /// OTLP span flags (W3C trace flags in the low byte).
+    pub flags: u32,
+    pub events: Vec<Event>,
+    pub links: Vec<Link>,
 }
 
 impl Span {
@@ -128,8 +172,8 @@ mod tests {
             status_message: String::new(),
             start_ns: start,
             end_ns: end,
-            resource: vec![("service.name".into(), Value::Str(svc.into()))],
-            attributes: vec![],
+            resource: Arc::new(vec![("service.name".into(), Value::Str(svc.into()))]),
+            ..Span::default()
         }
     }
 

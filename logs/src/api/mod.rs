@@ -72,6 +72,5 @@ pub fn router(api: Arc<LogsApi>) -> Router {
         .route("/loki/api/v1/patterns", get(query::patterns))
         .route("/loki/api/v1/status/buildinfo", get(query::buildinfo))
         .route("/loki/api/v1/tail", get(tail::tail))
-        .route("/flush", post(push::flush))
         .with_state(api)
 }

@@ -202,20 +202,3 @@ async fn ingest(
         ),
     }
 }
-
-/// `POST /flush`, as on Loki's ingesters: writes every stream in memory to
-/// its partition now (before a planned shutdown, or to measure).
-pub async fn flush(State(api): State<Arc<LogsApi>>) -> Response {
-    let store = api.store.clone();
-    match tokio::task::spawn_blocking(move || store.flush(true)).await {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(e)) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flush failed: {e}"),
-        ),
-        Err(e) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flush worker failed: {e}"),
-        ),
-    }
-}

@@ -11,8 +11,6 @@ pub mod loki_json;
 pub mod loki_proto;
 pub mod otlp;
 
-use std::io::Read;
-
 use crate::entry::StreamEntries;
 
 /// A push body that could not be read at all: answered with 400 and the
@@ -34,29 +32,7 @@ pub fn decode_content_encoding(
     body: &[u8],
     max_bytes: usize,
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::new();
-    let limit = max_bytes as u64 + 1;
-    let read = match encoding.map(str::trim) {
-        None | Some("") | Some("identity") => return Ok(body.to_vec()),
-        Some("gzip") => flate2::read::GzDecoder::new(body)
-            .take(limit)
-            .read_to_end(&mut out),
-        Some("deflate") => flate2::read::ZlibDecoder::new(body)
-            .take(limit)
-            .read_to_end(&mut out),
-        Some(other) => {
-            return Err(DecodeError::new(format!(
-                "unsupported Content-Encoding {other:?}: use gzip, deflate or none"
-            )))
-        }
-    };
-    read.map_err(|e| DecodeError::new(format!("cannot decompress the body: {e}")))?;
-    if out.len() > max_bytes {
-        return Err(DecodeError::new(format!(
-            "decompressed body is larger than the limit of {max_bytes} bytes"
-        )));
-    }
-    Ok(out)
+    tsdb::api::decode_content_encoding(encoding, body, max_bytes).map_err(DecodeError)
 }
 
 /// Decodes a Loki push body by its content type (`application/json` or

@@ -295,16 +295,18 @@ impl StaticType {
 }
 
 /// Span status values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Status {
     Ok,
     Error,
+    #[default]
     Unset,
 }
 
 /// Span kind values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kind {
+    #[default]
     Unspecified,
     Internal,
     Server,

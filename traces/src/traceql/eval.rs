@@ -87,17 +87,36 @@ pub struct Spanset {
 
 /// Evaluate `query` over `trace`; the trace matches if the result is non-empty.
 pub fn evaluate(query: &Query, trace: &Trace) -> Result<Vec<Spanset>, EvalError> {
+    prepare(query)?.evaluate(trace)
+}
+
+/// A query validated once, with its regexes compiled, for evaluation over
+/// many traces.
+pub struct Prepared<'q> {
+    query: &'q Query,
+    regexes: HashMap<String, Regex>,
+}
+
+/// Validates `query` (Tempo's type checks) and compiles its regexes.
+pub fn prepare(query: &Query) -> Result<Prepared<'_>, EvalError> {
     let mut regexes = HashMap::new();
     validate_pipeline(&query.pipeline, &mut regexes)?;
-    let mut ev = Evaluator::new(trace, regexes);
-    let all = Spanset {
-        spans: (0..trace.spans.len()).collect(),
-        ..Spanset::default()
-    };
-    if all.spans.is_empty() {
-        return Ok(Vec::new());
+    Ok(Prepared { query, regexes })
+}
+
+impl Prepared<'_> {
+    /// The spansets of `trace` that survive the query (none: no match).
+    pub fn evaluate(&self, trace: &Trace) -> Result<Vec<Spanset>, EvalError> {
+        if trace.spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ev = Evaluator::new(trace, self.regexes.clone());
+        let all = Spanset {
+            spans: (0..trace.spans.len()).collect(),
+            ..Spanset::default()
+        };
+        ev.pipeline(&self.query.pipeline, vec![all])
     }
-    ev.pipeline(&query.pipeline, vec![all])
 }
 
 // ---------------------------------------------------------------------------
@@ -609,6 +628,8 @@ impl<'t> Evaluator<'t> {
             Some(Value::Int(n)) => Static::Int(*n),
             Some(Value::Float(f)) => Static::Float(*f),
             Some(Value::Bool(b)) => Static::Bool(*b),
+            // TraceQL has no literals for these; like Tempo, they match nothing.
+            Some(Value::Bytes(_) | Value::Array(_) | Value::Map(_)) => Static::Nil,
         }
     }
 }

@@ -67,15 +67,16 @@ fn build(tag: u8, env: &str, defs: Vec<Def>) -> Trace {
                 },
                 start_ns: 1_700_000_000_000 * MS + x.start_ms * MS,
                 end_ns: 1_700_000_000_000 * MS + x.end_ms * MS,
-                resource: vec![
+                resource: std::sync::Arc::new(vec![
                     ("service.name".to_string(), s(x.svc)),
                     ("deployment.env".to_string(), s(env)),
-                ],
+                ]),
                 attributes: x
                     .attrs
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
+                ..Span::default()
             })
             .collect(),
     }

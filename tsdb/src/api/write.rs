@@ -106,6 +106,40 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
+/// Removes a `Content-Encoding: gzip` (or `deflate`) layer from a push
+/// body, refusing to inflate beyond `max_bytes`; the error is the reason
+/// for a 400.
+pub fn decode_content_encoding(
+    encoding: Option<&str>,
+    body: &[u8],
+    max_bytes: usize,
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = max_bytes as u64 + 1;
+    let read = match encoding.map(str::trim) {
+        None | Some("") | Some("identity") => return Ok(body.to_vec()),
+        Some("gzip") => flate2::read::GzDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        Some("deflate") => flate2::read::ZlibDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        Some(other) => {
+            return Err(format!(
+                "unsupported Content-Encoding {other:?}: use gzip, deflate or none"
+            ))
+        }
+    };
+    read.map_err(|e| format!("cannot decompress the body: {e}"))?;
+    if out.len() > max_bytes {
+        return Err(format!(
+            "decompressed body is larger than the limit of {max_bytes} bytes"
+        ));
+    }
+    Ok(out)
+}
+
 /// Whether reading a body failed because it passed the size limit (axum
 /// wraps that error; anything else is a broken request).
 pub fn is_length_limit(e: &axum::Error) -> bool {

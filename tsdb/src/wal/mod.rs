@@ -16,6 +16,7 @@
 //!   with a warning saying how many bytes were dropped.
 
 pub mod record;
+pub mod record_log;
 pub mod segment;
 
 use std::fs::{self, File, OpenOptions};
