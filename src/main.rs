@@ -115,6 +115,9 @@ struct ServeArgs {
     /// Seconds a trace must be idle to count as complete and be flushed.
     #[arg(long = "traces.trace-idle", hide = true)]
     traces_trace_idle: Option<String>,
+    /// Longest complete traces wait in memory before a flush.
+    #[arg(long = "traces.max-flush-wait", hide = true)]
+    traces_max_flush_wait: Option<String>,
     /// How often span metrics are written to the metrics store (Tempo's
     /// metrics-generator collection interval).
     #[arg(long = "traces.metrics-interval")]
@@ -225,6 +228,9 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     options.traces.fsync = options.tsdb.wal.fsync;
     if let Some(text) = &args.traces_trace_idle {
         options.traces.trace_idle = parse_duration(text).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(text) = &args.traces_max_flush_wait {
+        options.traces.max_flush_wait = parse_duration(text).map_err(anyhow::Error::msg)?;
     }
     if let Some(text) = args
         .traces_metrics_interval

@@ -115,6 +115,14 @@ fn json_ids_error(span: &serde_json::Value) -> Option<String> {
 
 pub fn from_request(request: ExportTraceServiceRequest) -> Decoded {
     let mut decoded = Decoded::default();
+    decoded.spans.reserve_exact(
+        request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum(),
+    );
     for resource_spans in request.resource_spans {
         let resource = Arc::new(
             resource_spans

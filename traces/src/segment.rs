@@ -44,8 +44,8 @@ const TRAILER_LEN: usize = 8 + 8 + 8;
 /// Where an attribute lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TagScope {
-    Resource,
-    Span,
+    Resource = 0,
+    Span = 1,
 }
 
 /// The distinct values of one attribute name in a segment.
@@ -129,16 +129,6 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
     name.strip_suffix(".seg")?.parse().ok()
 }
 
-fn type_name(value: &Value) -> Option<(&'static str, String)> {
-    Some(match value {
-        Value::Str(s) => ("string", s.clone()),
-        Value::Int(i) => ("int", i.to_string()),
-        Value::Float(f) => ("float", f.to_string()),
-        Value::Bool(b) => ("bool", b.to_string()),
-        _ => return None,
-    })
-}
-
 /// Builds a segment from whole traces and writes it durably (temporary
 /// file, fsync, rename, directory fsync). Returns the opened segment.
 pub fn write(dir: &Path, seq: u64, wal_through: u64, traces: &[&Trace]) -> io::Result<Segment> {
@@ -147,7 +137,6 @@ pub fn write(dir: &Path, seq: u64, wal_through: u64, traces: &[&Trace]) -> io::R
     let mut names: Vec<String> = Vec::new();
     let mut name_ids: FxHashMap<String, u32> = FxHashMap::default();
     let mut operations: FxHashMap<(u32, u32, u8), ()> = FxHashMap::default();
-    let mut tags: BTreeMap<(TagScope, String), TagValues> = BTreeMap::new();
     let intern = |ids: &mut FxHashMap<String, u32>, list: &mut Vec<String>, s: &str| -> u32 {
         if let Some(&id) = ids.get(s) {
             return id;
@@ -157,26 +146,41 @@ pub fn write(dir: &Path, seq: u64, wal_through: u64, traces: &[&Trace]) -> io::R
         ids.insert(s.to_string(), id);
         id
     };
+    // Per scope (resource, span): attribute name → its distinct values,
+    // with the hashes of those seen so far.
+    let mut tag_builders: [FxHashMap<String, (TagValues, rustc_hash::FxHashSet<u64>)>; 2] =
+        Default::default();
     let mut note_tags = |scope: TagScope, attributes: &[(String, Value)]| {
+        let builders = &mut tag_builders[scope as usize];
         for (key, value) in attributes {
-            let entry = tags.entry((scope, key.clone())).or_default();
-            if entry.truncated {
+            let (tag, seen) = match builders.get_mut(key.as_str()) {
+                Some(entry) => entry,
+                None => builders.entry(key.clone()).or_default(),
+            };
+            if tag.truncated {
                 continue;
             }
-            match type_name(value) {
-                Some(v) if v.1.len() <= MAX_TAG_VALUE_LEN => {
-                    if !entry.values.contains(&v) {
-                        if entry.values.len() >= MAX_TAG_VALUES {
-                            entry.truncated = true;
-                            entry.values.clear();
-                        } else {
-                            entry.values.push(v);
-                        }
-                    }
-                }
-                _ => {
-                    entry.truncated = true;
-                    entry.values.clear();
+            let (kind, text): (&'static str, std::borrow::Cow<'_, str>) = match value {
+                Value::Str(s) => ("string", s.as_str().into()),
+                Value::Int(i) => ("int", i.to_string().into()),
+                Value::Float(f) => ("float", f.to_string().into()),
+                Value::Bool(b) => ("bool", if *b { "true" } else { "false" }.into()),
+                _ => ("", "".into()),
+            };
+            if kind.is_empty() || text.len() > MAX_TAG_VALUE_LEN {
+                tag.truncated = true;
+                tag.values.clear();
+                continue;
+            }
+            let hash =
+                xxhash_rust::xxh3::xxh3_64_with_seed(text.as_bytes(), type_code(kind) as u64);
+            if seen.insert(hash) {
+                if tag.values.len() >= MAX_TAG_VALUES {
+                    tag.truncated = true;
+                    tag.values.clear();
+                    seen.clear();
+                } else {
+                    tag.values.push((kind, text.into_owned()));
                 }
             }
         }
@@ -191,7 +195,8 @@ pub fn write(dir: &Path, seq: u64, wal_through: u64, traces: &[&Trace]) -> io::R
     let mut summary = SummaryBuilder::default();
     let mut span_count = 0u64;
     let (mut seg_min, mut seg_max) = (i64::MAX, i64::MIN);
-    let mut seen_resources: Vec<*const Vec<(String, Value)>> = Vec::new();
+    // Resources are shared by the spans of a batch: note each one's attributes once.
+    let mut seen_resources: rustc_hash::FxHashSet<*const Vec<(String, Value)>> = Default::default();
 
     let cut = |raw: &mut Vec<u8>,
                summary: &mut SummaryBuilder,
@@ -265,8 +270,7 @@ pub fn write(dir: &Path, seq: u64, wal_through: u64, traces: &[&Trace]) -> io::R
             summary.kind_status.push(kind_status);
             summary.duration_ns.push(span.duration_ns().max(0) as u64);
             let resource_ptr = std::sync::Arc::as_ptr(&span.resource);
-            if !seen_resources.contains(&resource_ptr) {
-                seen_resources.push(resource_ptr);
+            if seen_resources.insert(resource_ptr) {
                 note_tags(TagScope::Resource, &span.resource);
             }
             note_tags(TagScope::Span, &span.attributes);
@@ -278,6 +282,16 @@ pub fn write(dir: &Path, seq: u64, wal_through: u64, traces: &[&Trace]) -> io::R
     }
     cut(&mut raw, &mut summary, &mut blocks, &mut file, &mut written)?;
     index.sort_unstable_by_key(|e| e.trace_id);
+    let [resource_tags, span_tags] = tag_builders;
+    let tags: BTreeMap<(TagScope, String), TagValues> = resource_tags
+        .into_iter()
+        .map(|(k, (t, _))| ((TagScope::Resource, k), t))
+        .chain(
+            span_tags
+                .into_iter()
+                .map(|(k, (t, _))| ((TagScope::Span, k), t)),
+        )
+        .collect();
 
     let mut meta = Vec::new();
     put_uvarint(&mut meta, seq);

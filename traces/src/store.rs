@@ -76,9 +76,9 @@ impl Default for StoreOptions {
             retention: Duration::from_secs(7 * 24 * 3600),
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
             trace_idle: Duration::from_secs(10),
-            flush_bytes: 64 << 20,
+            flush_bytes: 32 << 20,
             max_flush_wait: Duration::from_secs(5 * 60),
-            head_max_bytes: 256 << 20,
+            head_max_bytes: 64 << 20,
             flush_check_period: Duration::from_secs(1),
         }
     }
@@ -108,12 +108,12 @@ pub struct TraceStore {
 }
 
 fn frame(record_type: u8, traces: &[Vec<&Span>], out: &mut Vec<u8>) {
-    let mut payload = Vec::new();
-    put_uvarint(&mut payload, traces.len() as u64);
-    for spans in traces {
-        codec::encode_trace(spans, &mut payload);
-    }
-    framing::frame(record_type, &payload, out);
+    framing::frame_with(record_type, out, |payload| {
+        put_uvarint(payload, traces.len() as u64);
+        for spans in traces {
+            codec::encode_trace(spans, payload);
+        }
+    });
 }
 
 fn decode_record(payload: &[u8]) -> std::result::Result<Vec<Span>, tsdb::encoding::DecodeError> {
@@ -214,6 +214,13 @@ impl TraceStore {
     /// Appends spans: WAL first, then the head. When this returns `Ok`, the
     /// spans survive a crash of the process.
     pub fn push(&self, spans: Vec<Span>) -> Result<()> {
+        self.push_observed(spans, |_| {})
+    }
+
+    /// [`Self::push`], calling `observe` with the spans once they are in the
+    /// WAL (so span metrics count each acknowledged span once, and nothing
+    /// a refused push held).
+    pub fn push_observed(&self, spans: Vec<Span>, observe: impl FnOnce(&[Span])) -> Result<()> {
         if spans.is_empty() {
             return Ok(());
         }
@@ -232,6 +239,7 @@ impl TraceStore {
             }
         }
         self.wal.append(&framed)?;
+        observe(&spans);
         head.append(spans, Instant::now());
         let full = head.bytes > self.options.head_max_bytes;
         self.metrics.head_memory_bytes.set(head.bytes as i64);

@@ -29,8 +29,8 @@ impl TraceService for Service {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let decoded = otlp::from_request(request.into_inner());
-        match store(&self.api, decoded).await {
+        let request = request.into_inner();
+        match store(&self.api, move || Ok(otlp::from_request(request))).await {
             Outcome::Stored {
                 rejected,
                 first_error,
@@ -38,6 +38,7 @@ impl TraceService for Service {
             } => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: partial_success(rejected, first_error),
             })),
+            Outcome::Invalid(message) => Err(Status::invalid_argument(message)),
             Outcome::Overloaded(message) => Err(Status::unavailable(message)),
             Outcome::Failed(message) => Err(Status::internal(message)),
         }

@@ -88,47 +88,51 @@ pub enum Outcome {
         rejected: usize,
         first_error: Option<String>,
     },
+    /// The request could not be decoded at all.
+    Invalid(String),
     Overloaded(String),
     Failed(String),
 }
 
-/// Stores decoded spans (on a blocking thread) and feeds the observer.
-pub async fn store(api: &Arc<TracesApi>, decoded: Decoded) -> Outcome {
+/// Decodes (on a blocking thread, as both take milliseconds for a large
+/// batch) and stores spans, feeding the observer.
+pub async fn store(
+    api: &Arc<TracesApi>,
+    decode: impl FnOnce() -> Result<Decoded, otlp::DecodeError> + Send + 'static,
+) -> Outcome {
     let worker = api.clone();
-    let Decoded {
-        spans,
-        rejected,
-        first_error,
-    } = decoded;
-    let accepted = spans.len();
     let result = tokio::task::spawn_blocking(move || {
-        let observed = worker.observer.as_ref().map(|_| spans.clone());
-        worker.store.push(spans)?;
-        if let (Some(observer), Some(spans)) = (&worker.observer, observed) {
-            observer(&spans);
+        let decoded = decode().map_err(|e| Outcome::Invalid(e.0))?;
+        let metrics = worker.store.metrics().clone();
+        metrics.spans_refused.inc_by(decoded.rejected as u64);
+        let accepted = decoded.spans.len();
+        let pushed = worker.store.push_observed(decoded.spans, |spans| {
+            if let Some(observer) = &worker.observer {
+                observer(spans);
+            }
+        });
+        match pushed {
+            Ok(()) => {
+                metrics.spans_received.inc_by(accepted as u64);
+                if let Some(why) = &decoded.first_error {
+                    warn!(rejected = decoded.rejected, accepted, first = %why, "refused spans with invalid ids");
+                }
+                Ok(Outcome::Stored {
+                    accepted,
+                    rejected: decoded.rejected,
+                    first_error: decoded.first_error,
+                })
+            }
+            Err(TracesError::Overloaded(message)) => Err(Outcome::Overloaded(message)),
+            Err(e) => {
+                error!(error = %e, "cannot write spans to the WAL");
+                Err(Outcome::Failed(format!("cannot store the spans: {e}; retry later")))
+            }
         }
-        Ok::<_, TracesError>(())
     })
     .await;
-    let metrics = api.store.metrics();
-    metrics.spans_refused.inc_by(rejected as u64);
     match result {
-        Ok(Ok(())) => {
-            metrics.spans_received.inc_by(accepted as u64);
-            if let Some(why) = &first_error {
-                warn!(rejected, accepted, first = %why, "refused spans with invalid ids");
-            }
-            Outcome::Stored {
-                accepted,
-                rejected,
-                first_error,
-            }
-        }
-        Ok(Err(TracesError::Overloaded(message))) => Outcome::Overloaded(message),
-        Ok(Err(e)) => {
-            error!(error = %e, "cannot write spans to the WAL");
-            Outcome::Failed(format!("cannot store the spans: {e}; retry later"))
-        }
+        Ok(Ok(outcome) | Err(outcome)) => outcome,
         Err(e) => Outcome::Failed(format!("ingest worker failed: {e}")),
     }
 }
@@ -190,19 +194,24 @@ pub async fn otlp_traces(
     let content_encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let body = match tsdb::api::decode_content_encoding(content_encoding, &body, limit) {
-        Ok(body) => body,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, encoding, e),
+    let content_encoding = content_encoding.map(str::to_string);
+    let decode = move || {
+        let inflated;
+        let body: &[u8] = match content_encoding.as_deref().map(str::trim) {
+            None | Some("") | Some("identity") => &body,
+            Some(_) => {
+                inflated =
+                    tsdb::api::decode_content_encoding(content_encoding.as_deref(), &body, limit)
+                        .map_err(otlp::DecodeError)?;
+                &inflated
+            }
+        };
+        match encoding {
+            Encoding::Protobuf => otlp::decode_protobuf(body),
+            Encoding::Json => otlp::decode_json(body),
+        }
     };
-    let decoded = match encoding {
-        Encoding::Protobuf => otlp::decode_protobuf(&body),
-        Encoding::Json => otlp::decode_json(&body),
-    };
-    let decoded = match decoded {
-        Ok(d) => d,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, encoding, e.0),
-    };
-    match store(&api, decoded).await {
+    match store(&api, decode).await {
         Outcome::Stored {
             rejected,
             first_error,
@@ -222,6 +231,7 @@ pub async fn otlp_traces(
             )
                 .into_response()
         }
+        Outcome::Invalid(message) => error_response(StatusCode::BAD_REQUEST, encoding, message),
         Outcome::Overloaded(message) => {
             error_response(StatusCode::SERVICE_UNAVAILABLE, encoding, message)
         }

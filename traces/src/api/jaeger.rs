@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value as Json};
 
 use super::tempo::quote;
-use super::{parse_trace_id, TracesApi};
+use super::{go_duration, parse_trace_id, TracesApi};
 use crate::search::{self, SearchRequest};
 use crate::span::{hex, Span, SpanKind, Status, Trace, Value};
 use crate::store::now_ns;
@@ -262,26 +262,6 @@ pub async fn trace(State(api): State<Arc<TracesApi>>, Path(id): Path<String>) ->
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-}
-
-/// Jaeger's duration parameters: Go durations (`1.2s`, `100ms`, `500us`).
-fn go_duration(text: &str) -> Option<String> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: f64 = number.parse().ok()?;
-    let ns = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => return None,
-    };
-    Some(format!("{}ns", (number * ns) as i64))
 }
 
 /// The TraceQL query a Jaeger search means.

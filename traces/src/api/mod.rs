@@ -106,6 +106,27 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     (id != [0; 16]).then_some(id)
 }
 
+/// A Go duration (`1.2s`, `100ms`, `500us`), as Tempo's and Jaeger's
+/// duration parameters take, as a TraceQL duration in nanoseconds.
+pub fn go_duration(text: &str) -> Option<String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: f64 = number.parse().ok()?;
+    let ns = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    Some(format!("{}ns", (number * ns) as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

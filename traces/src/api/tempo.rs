@@ -199,7 +199,7 @@ pub fn legacy_query(
     }
     for (bound, op) in [(min_duration, ">="), (max_duration, "<=")] {
         if let Some(d) = bound.filter(|d| !d.is_empty()) {
-            tsdb::wal::parse_duration(d).ok_or_else(|| format!("invalid duration {d:?}"))?;
+            let d = super::go_duration(d).ok_or_else(|| format!("invalid duration {d:?}"))?;
             conditions.push(format!("traceDuration {op} {d}"));
         }
     }
@@ -610,13 +610,13 @@ mod tests {
                 None
             )
             .unwrap(),
-            r#"{ .service.name = "api" && .http.url = "/a b" && name = "GET" && traceDuration >= 100ms }"#
+            r#"{ .service.name = "api" && .http.url = "/a b" && name = "GET" && traceDuration >= 100000000ns }"#
         );
         assert_eq!(legacy_query(None, None, None).unwrap(), "{ }");
         assert!(legacy_query(Some("novalue"), None, None).is_err());
         assert!(legacy_query(None, Some("soon"), None).is_err());
         for q in [
-            legacy_query(Some(r#"k="a b" x=1"#), None, Some("2s")).unwrap(),
+            legacy_query(Some(r#"k="a b" x=1"#), None, Some("1.5s")).unwrap(),
             legacy_query(Some("status.code=error"), None, None).unwrap(),
         ] {
             assert!(traceql::parse(&q).is_ok(), "{q}");

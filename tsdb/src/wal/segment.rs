@@ -30,6 +30,19 @@ pub fn frame(record_type: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// Frames one record onto `out`, its payload written in place by `payload`
+/// (no copy of a payload built elsewhere).
+pub fn frame_with(record_type: u8, out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_LEN]);
+    payload(out);
+    let len = (out.len() - start - FRAME_LEN) as u32;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[record_type]), &out[start + FRAME_LEN..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    out[start + 8] = record_type;
+}
+
 /// What reading a segment found after its last good record.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Tail {
