@@ -307,14 +307,17 @@ async fn run_maintenance(db: Arc<Db>, every: Duration, mut stop: watch::Receiver
     }
 }
 
-/// Flushes log streams that are ready every few seconds, and applies log
-/// retention at the maintenance interval.
-async fn run_log_flush(
-    store: Arc<logs::LogStore>,
+/// Every `period`, runs `flush(retention_due)` on a blocking thread, with
+/// `retention_due` true once per `retention_every`; errors are logged and
+/// retried at the next tick.
+async fn run_flush_loop<E: std::fmt::Display + Send + 'static>(
+    what: &'static str,
+    period: Duration,
     retention_every: Duration,
     mut stop: watch::Receiver<bool>,
+    flush: impl Fn(bool) -> Result<(), E> + Send + Sync + Clone + 'static,
 ) {
-    let mut ticker = tokio::time::interval(store.options().flush_check_period);
+    let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_retention = std::time::Instant::now();
     loop {
@@ -322,25 +325,41 @@ async fn run_log_flush(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let store = store.clone();
         let retention_due = last_retention.elapsed() >= retention_every;
         if retention_due {
             last_retention = std::time::Instant::now();
         }
-        let outcome = tokio::task::spawn_blocking(move || {
+        let flush = flush.clone();
+        match tokio::task::spawn_blocking(move || flush(retention_due)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(store = what, error = %e, "flush or retention failed; will retry"),
+            Err(e) => error!(store = what, error = %e, "flush task panicked"),
+        }
+    }
+}
+
+/// Flushes log streams that are ready every few seconds, and applies log
+/// retention at the maintenance interval.
+async fn run_log_flush(
+    store: Arc<logs::LogStore>,
+    retention_every: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    let period = store.options().flush_check_period;
+    run_flush_loop(
+        "logs",
+        period,
+        retention_every,
+        stop,
+        move |retention_due| {
             store.flush(false)?;
             if retention_due {
                 store.apply_retention(logs::store::now_ns())?;
             }
             Ok::<_, logs::LogsError>(())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(error = %e, "log flush or retention failed; will retry"),
-            Err(e) => error!(error = %e, "log flush task panicked"),
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// Flushes complete traces every second or so, and applies trace retention
@@ -348,35 +367,23 @@ async fn run_log_flush(
 async fn run_trace_flush(
     store: Arc<traces::TraceStore>,
     retention_every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(store.options().flush_check_period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_retention = std::time::Instant::now();
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let store = store.clone();
-        let retention_due = last_retention.elapsed() >= retention_every;
-        if retention_due {
-            last_retention = std::time::Instant::now();
-        }
-        let outcome = tokio::task::spawn_blocking(move || {
+    let period = store.options().flush_check_period;
+    run_flush_loop(
+        "traces",
+        period,
+        retention_every,
+        stop,
+        move |retention_due| {
             store.flush(false)?;
             if retention_due {
                 store.apply_retention(traces::store::now_ns())?;
             }
             Ok::<_, traces::TracesError>(())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(error = %e, "trace flush or retention failed; will retry"),
-            Err(e) => error!(error = %e, "trace flush task panicked"),
-        }
-    }
+        },
+    )
+    .await
 }
 
 async fn run_wal_sync(

@@ -39,21 +39,10 @@ provider.shutdown()
 "#;
 
 fn python_with_otel() -> Option<String> {
-    let probe = Command::new("python3")
-        .args([
-            "-c",
-            "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter",
-        ])
-        .status();
-    if probe.is_ok_and(|s| s.success()) {
-        return Some("python3".into());
-    }
-    let message = "interop peer missing: the OpenTelemetry Python SDK; install it with `pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http`";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message} (CI=true: peers are required)");
-    }
-    eprintln!("SKIPPED: {message}");
-    None
+    common::python_with(
+        "opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "the OpenTelemetry Python SDK; install it with `pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http`",
+    )
 }
 
 #[test]

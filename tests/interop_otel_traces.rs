@@ -44,21 +44,10 @@ provider.shutdown()
 "#;
 
 fn python_with_otel() -> Option<String> {
-    let probe = Command::new("python3")
-        .args([
-            "-c",
-            "import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
-        ])
-        .status();
-    if probe.is_ok_and(|s| s.success()) {
-        return Some("python3".into());
-    }
-    let message = "interop peer missing: the OpenTelemetry Python SDK with its OTLP exporters; install them with `pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc`";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message} (CI=true: peers are required)");
-    }
-    eprintln!("SKIPPED: {message}");
-    None
+    common::python_with(
+        "opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        "the OpenTelemetry Python SDK with its OTLP exporters; install them with `pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc`",
+    )
 }
 
 fn spans(body: &Json) -> Vec<&Json> {

@@ -15,8 +15,7 @@
 //! ```
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,73 +24,13 @@ use logs::entry::{Entry, StreamEntries};
 use logs::push::loki_proto;
 use logs::stream_labels;
 use vigil_benches::log_corpus::{self, RARE_ID, RARE_LINES, RARE_TOKEN};
-use vigil_benches::process::{agent, cpu_seconds, dir_bytes, free_port, peak_rss_bytes};
+use vigil_benches::process::{
+    agent, cpu_seconds, dir_bytes, median, peak_rss_bytes, start_vigil, VigilServer as Server,
+};
 
 const BATCH_BYTES: usize = 1 << 20;
 const SENDERS: usize = 4;
 const HOUR_NS: i64 = 3_600_000_000_000;
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn vigil_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let binary = root.join("target/release/vigil");
-    assert!(
-        binary.exists(),
-        "build the server first: cargo build --release"
-    );
-    binary
-}
-
-fn start(data: &Path) -> Server {
-    let port = free_port();
-    // Outside the temporary directory, so it outlives a failed run.
-    let log_path = std::env::temp_dir().join(format!("vigil-logs-e2e-{port}.log"));
-    eprintln!("server log: {}", log_path.display());
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(vigil_binary())
-        .args([
-            "serve",
-            "--otlp.grpc-listen",
-            "off",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if agent(Duration::from_secs(600))
-            .get(&format!("http://127.0.0.1:{port}/-/ready"))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("vigil did not become ready");
-}
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[times.len() / 2]
-}
 
 fn time_it(runs: usize, mut f: impl FnMut()) -> f64 {
     median(
@@ -187,7 +126,7 @@ fn main() {
 
     // Ingest.
     let data = dir.path().join("data");
-    let server = start(&data);
+    let server = start_vigil("logs-e2e", &data);
     let pid = server.child.id();
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
@@ -270,7 +209,7 @@ fn main() {
     let zstd_seconds = zstd_started.elapsed().as_secs_f64();
 
     // Queries, on a restarted server.
-    let server = start(&data);
+    let server = start_vigil("logs-e2e", &data);
     let whole = [
         ("start", start_ns.to_string()),
         ("end", (start_ns + span).to_string()),

@@ -22,8 +22,6 @@
 //! ```
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
@@ -32,7 +30,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use vigil_benches::log_corpus::Rng;
-use vigil_benches::process::{agent, cpu_seconds, dir_bytes, free_port, peak_rss_bytes};
+use vigil_benches::process::{agent, cpu_seconds, dir_bytes, median, peak_rss_bytes, start_vigil};
 use vigil_benches::trace_corpus::{TraceCorpus, TraceInfo, HOUR_NS, SEARCH_QUERY};
 
 const BATCH_SPANS: usize = 1000;
@@ -43,70 +41,6 @@ const QUEUE: usize = 64;
 const LOOKUPS: usize = 1000;
 const SEARCH_RUNS: usize = 5;
 const SEED: u64 = 42;
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn vigil_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let binary = root.join("target/release/vigil");
-    assert!(
-        binary.exists(),
-        "build the server first: cargo build --release"
-    );
-    binary
-}
-
-fn start(data: &Path) -> Server {
-    let port = free_port();
-    // The default OTLP gRPC port may be taken on this machine.
-    let grpc_port = free_port();
-    // Outside the temporary directory, so it outlives a failed run.
-    let log_path = std::env::temp_dir().join(format!("vigil-traces-e2e-{port}.log"));
-    eprintln!("server log: {}", log_path.display());
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(vigil_binary())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--otlp.grpc-listen",
-            &format!("127.0.0.1:{grpc_port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if agent(Duration::from_secs(600))
-            .get(&format!("http://127.0.0.1:{port}/-/ready"))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("vigil did not become ready");
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
 
 /// The nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -334,7 +268,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = start(&data);
+    let server = start_vigil("traces-e2e", &data);
     let pid = server.child.id();
 
     // Ingest: a generator thread ahead of 4 senders, through a bounded queue.

@@ -3,8 +3,9 @@
 //! and a process's CPU time and memory from /proc, and a directory's size.
 
 use std::net::TcpListener;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -70,4 +71,72 @@ pub fn dir_bytes(path: &Path) -> u64 {
             _ => e.metadata().map_or(0, |m| m.len()),
         })
         .sum()
+}
+
+/// A `vigil serve` started by a runner; killed when dropped.
+pub struct VigilServer {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for VigilServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/release/vigil`, which the runners measure.
+pub fn vigil_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let binary = root.join("target/release/vigil");
+    assert!(
+        binary.exists(),
+        "build the server first: cargo build --release"
+    );
+    binary
+}
+
+/// Starts `vigil serve` on a free port over `data` (OTLP/gRPC's own
+/// listener off), logging to `vigil-<name>-<port>.log` in the temporary
+/// directory (outside `data`, so it outlives a failed run), and waits until
+/// it is ready.
+pub fn start_vigil(name: &str, data: &Path) -> VigilServer {
+    let port = free_port();
+    let log_path = std::env::temp_dir().join(format!("vigil-{name}-{port}.log"));
+    eprintln!("server log: {}", log_path.display());
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(vigil_binary())
+        .args([
+            "serve",
+            "--otlp.grpc-listen",
+            "off",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = VigilServer { child, port };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if agent(Duration::from_secs(600))
+            .get(&format!("http://127.0.0.1:{port}/-/ready"))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("vigil did not become ready");
+}
+
+/// The median of `values` (the upper one for an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
 }

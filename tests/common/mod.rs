@@ -200,3 +200,20 @@ pub fn peer(binary: &str, package: &str) -> Option<PathBuf> {
     eprintln!("SKIPPED: {message}");
     None
 }
+
+/// `python3` if it can import `modules` (comma-separated); otherwise skips
+/// (`None`) with a message naming `install`, or fails when `CI=true`.
+pub fn python_with(modules: &str, install: &str) -> Option<String> {
+    let probe = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .status();
+    if probe.is_ok_and(|s| s.success()) {
+        return Some("python3".into());
+    }
+    let message = format!("interop peer missing: {install}");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message} (CI=true: peers are required)");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}

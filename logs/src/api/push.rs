@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,10 +54,10 @@ async fn read_body(api: &LogsApi, headers: &HeaderMap, body: Body) -> Result<Vec
             format!("request body too large: the limit is {limit} bytes"),
         )
     };
-    let body = match to_bytes(body, limit).await {
+    let body = match tsdb::api::read_body(body, limit).await {
         Ok(body) => body,
-        Err(e) if tsdb::api::is_length_limit(&e) => return Err(too_large()),
-        Err(e) => {
+        Err(tsdb::api::BodyError::TooLarge) => return Err(too_large()),
+        Err(tsdb::api::BodyError::Broken(e)) => {
             return Err(plain(
                 StatusCode::BAD_REQUEST,
                 format!("error reading the request body: {e}"),

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -174,16 +174,16 @@ pub async fn otlp_traces(
         }
     };
     let limit = api.limits.max_body_bytes;
-    let body = match to_bytes(body, limit).await {
+    let body = match tsdb::api::read_body(body, limit).await {
         Ok(body) => body,
-        Err(e) if tsdb::api::is_length_limit(&e) => {
+        Err(tsdb::api::BodyError::TooLarge) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 encoding,
                 format!("request body too large: the limit is {limit} bytes"),
             )
         }
-        Err(e) => {
+        Err(tsdb::api::BodyError::Broken(e)) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
                 encoding,

@@ -124,11 +124,19 @@ async fn find(
     }
 }
 
-pub async fn trace_v1(
-    State(api): State<Arc<TracesApi>>,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+/// The two versions of the route differ only in the envelope.
+#[derive(Clone, Copy)]
+enum Version {
+    V1,
+    V2,
+}
+
+async fn trace_by_id(
+    api: Arc<TracesApi>,
+    id: String,
+    params: HashMap<String, String>,
     headers: HeaderMap,
+    version: Version,
 ) -> Response {
     let trace = match find(&api, &id, &params).await {
         Ok(t) => t,
@@ -136,10 +144,27 @@ pub async fn trace_v1(
     };
     let resource_spans = otlp::to_resource_spans(&trace.spans);
     if wants_protobuf(&headers) {
-        let body = TracesData { resource_spans }.encode_to_vec();
+        let trace = TracesData { resource_spans };
+        let body = match version {
+            Version::V1 => trace.encode_to_vec(),
+            Version::V2 => TraceByIdResponse { trace: Some(trace) }.encode_to_vec(),
+        };
         return ([(header::CONTENT_TYPE, "application/protobuf")], body).into_response();
     }
-    axum::Json(json!({ "batches": resource_spans })).into_response()
+    axum::Json(match version {
+        Version::V1 => json!({ "batches": resource_spans }),
+        Version::V2 => json!({ "trace": { "resourceSpans": resource_spans } }),
+    })
+    .into_response()
+}
+
+pub async fn trace_v1(
+    State(api): State<Arc<TracesApi>>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    trace_by_id(api, id, params, headers, Version::V1).await
 }
 
 pub async fn trace_v2(
@@ -148,19 +173,7 @@ pub async fn trace_v2(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let trace = match find(&api, &id, &params).await {
-        Ok(t) => t,
-        Err(response) => return response,
-    };
-    let resource_spans = otlp::to_resource_spans(&trace.spans);
-    if wants_protobuf(&headers) {
-        let body = TraceByIdResponse {
-            trace: Some(TracesData { resource_spans }),
-        }
-        .encode_to_vec();
-        return ([(header::CONTENT_TYPE, "application/protobuf")], body).into_response();
-    }
-    axum::Json(json!({ "trace": { "resourceSpans": resource_spans } })).into_response()
+    trace_by_id(api, id, params, headers, Version::V2).await
 }
 
 /// Quotes a string as a TraceQL string literal.

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::span::{Span, Value};
+use tsdb::promql::format_value;
 
 /// Configuration; [`Default`] gives Tempo's defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -222,7 +223,7 @@ impl Histogram {
 fn le_labels(bounds: &[f64]) -> Box<[String]> {
     bounds
         .iter()
-        .map(|b| format_go_float(*b))
+        .map(|b| format_value(*b))
         .chain(std::iter::once("+Inf".to_string()))
         .collect()
 }
@@ -248,21 +249,6 @@ fn sample_with_le(name: &str, labels: &[(&str, &str)], le: &str, value: f64) -> 
     s
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip decimal
-/// without exponent; `+Inf`, `-Inf`, `NaN`.
-fn format_go_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        // Rust's `Display` for f64 is also shortest round-trip, no exponent.
-        format!("{v}")
-    }
-}
-
 /// The first attribute named `key` in each list in turn (Tempo's
 /// `FindAttributeValue`), as a string.
 fn find_attribute<'a>(key: &str, lists: &[&'a [(String, Value)]]) -> Option<Cow<'a, str>> {
@@ -280,7 +266,7 @@ fn stringify(v: &Value) -> Cow<'_, str> {
         Value::Str(s) => Cow::Borrowed(s),
         Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
         Value::Int(i) => Cow::Owned(i.to_string()),
-        Value::Float(f) => Cow::Owned(format_go_float(*f)),
+        Value::Float(f) => Cow::Owned(format_value(*f)),
         Value::Bytes(_) => Cow::Borrowed(""),
         Value::Array(items) => {
             let mut s = String::from("[");

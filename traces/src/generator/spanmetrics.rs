@@ -20,6 +20,7 @@ use std::sync::Arc;
 use super::{
     duration_seconds, find_attribute, le_labels, normalize_buckets, sample, Histogram, Sample,
 };
+use crate::otlp::{kind_code, kind_name, status_code, status_name};
 use crate::span::{Attributes, Span, SpanKind, Status, Value};
 
 const NO_SERIES: u32 = u32::MAX;
@@ -100,7 +101,7 @@ impl SpanMetrics {
                     .entry(span.name.as_str().into())
                     .or_insert([NO_SERIES; SLOTS]),
             };
-            let slot = kind_index(span.kind) * 3 + status_index(span.status);
+            let slot = kind_code(span.kind) as usize * 3 + status_code(span.status) as usize;
             let index = match slots[slot] {
                 NO_SERIES => {
                     let Ok(index) = u32::try_from(series.len()) else {
@@ -134,8 +135,8 @@ impl SpanMetrics {
             let labels = [
                 ("service", &*s.service),
                 ("span_name", &*s.name),
-                ("span_kind", kind_label(s.kind)),
-                ("status_code", status_label(s.status)),
+                ("span_kind", kind_name(s.kind)),
+                ("status_code", status_name(s.status)),
             ];
             out.push(sample(
                 "traces_spanmetrics_calls_total",
@@ -169,46 +170,6 @@ impl SpanMetrics {
     }
 }
 
-fn kind_index(kind: SpanKind) -> usize {
-    match kind {
-        SpanKind::Unspecified => 0,
-        SpanKind::Internal => 1,
-        SpanKind::Server => 2,
-        SpanKind::Client => 3,
-        SpanKind::Producer => 4,
-        SpanKind::Consumer => 5,
-    }
-}
-
-fn status_index(status: Status) -> usize {
-    match status {
-        Status::Unset => 0,
-        Status::Ok => 1,
-        Status::Error => 2,
-    }
-}
-
-/// OTLP's `Span.SpanKind` enum name, Tempo's `span_kind` value.
-pub(super) fn kind_label(kind: SpanKind) -> &'static str {
-    match kind {
-        SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
-        SpanKind::Internal => "SPAN_KIND_INTERNAL",
-        SpanKind::Server => "SPAN_KIND_SERVER",
-        SpanKind::Client => "SPAN_KIND_CLIENT",
-        SpanKind::Producer => "SPAN_KIND_PRODUCER",
-        SpanKind::Consumer => "SPAN_KIND_CONSUMER",
-    }
-}
-
-/// OTLP's `Status.StatusCode` enum name, Tempo's `status_code` value.
-pub(super) fn status_label(status: Status) -> &'static str {
-    match status {
-        Status::Unset => "STATUS_CODE_UNSET",
-        Status::Ok => "STATUS_CODE_OK",
-        Status::Error => "STATUS_CODE_ERROR",
-    }
-}
-
 /// The size of `span` encoded as an OTLP `Span` message, i.e. gogo-proto's
 /// `Span.Size()` that Tempo adds to `traces_spanmetrics_size_total`.
 /// Dropped counts are not in the model and count as 0 (not encoded). The
@@ -221,7 +182,7 @@ pub(super) fn span_proto_size(span: &Span) -> u64 {
         n += bytes_field(8);
     }
     n += string_field(&span.name);
-    let kind = kind_index(span.kind) as u64;
+    let kind = kind_code(span.kind) as u64;
     if kind != 0 {
         n += 1 + varint_len(kind);
     }

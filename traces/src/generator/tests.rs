@@ -966,10 +966,10 @@ fn le_labels_use_go_float_formatting() {
         SM_LE
     );
     assert_eq!(le_labels(&exponential_buckets(0.1, 2.0, 8)).to_vec(), SG_LE);
-    assert_eq!(format_go_float(1.0), "1");
-    assert_eq!(format_go_float(0.25), "0.25");
-    assert_eq!(format_go_float(1e21), "1000000000000000000000");
-    assert_eq!(format_go_float(f64::NEG_INFINITY), "-Inf");
+    assert_eq!(format_value(1.0), "1");
+    assert_eq!(format_value(0.25), "0.25");
+    assert_eq!(format_value(1e21), "1000000000000000000000");
+    assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
     // Unsorted, duplicate and non-finite bounds are normalized.
     assert_eq!(
         normalize_buckets(&[0.5, f64::NAN, 0.1, 0.5, f64::INFINITY]).to_vec(),

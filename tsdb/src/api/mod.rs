@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use crate::Db;
 pub use params::Params;
 pub use response::ApiError;
-pub use write::{decode_content_encoding, is_length_limit};
+pub use write::{decode_content_encoding, read_body, BodyError};
 
 /// Limits of the remote-write receiver.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -77,10 +77,10 @@ pub async fn remote_write(
                 ))
             }
         };
-    let body = match to_bytes(body, limit).await {
+    let body = match read_body(body, limit).await {
         Ok(body) => body,
-        Err(e) if is_length_limit(&e) => return too_large(limit),
-        Err(e) => {
+        Err(BodyError::TooLarge) => return too_large(limit),
+        Err(BodyError::Broken(e)) => {
             return plain(
                 StatusCode::BAD_REQUEST,
                 format!("error reading the request body: {e}"),
@@ -140,17 +140,47 @@ pub fn decode_content_encoding(
     Ok(out)
 }
 
-/// Whether reading a body failed because it passed the size limit (axum
-/// wraps that error; anything else is a broken request).
-pub fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = source {
-        if err.to_string().contains("length limit exceeded") {
-            return true;
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Larger than the limit: answer 413.
+    TooLarge,
+    /// The connection failed mid-body: answer 400 with the reason.
+    Broken(String),
+}
+
+/// How far past the limit an oversized body is read (and dropped) before
+/// the connection is given up.
+const DRAIN_BYTES: usize = 16 << 20;
+
+/// Reads a request body of at most `limit` bytes. A body a little larger is
+/// read on to its end (up to [`DRAIN_BYTES`] past the limit) and dropped, so
+/// the client, still sending, reads the 413 instead of a reset connection;
+/// a much larger one is cut off there.
+pub async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut out = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > limit {
+            if seen > limit.saturating_add(DRAIN_BYTES) {
+                return Err(BodyError::TooLarge);
+            }
+            out = Vec::new();
+            continue;
         }
-        source = err.source();
+        out.extend_from_slice(&data);
     }
-    false
+    if seen > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(out)
 }
 
 thread_local! {
