@@ -5,6 +5,7 @@
 //! the signal crates (`tsdb/`, later `logs/`, `traces/`, `alertmanager/`).
 
 pub mod config;
+pub mod metrics_store;
 pub mod server;
 pub mod span_metrics;
 pub mod telemetry;

@@ -191,7 +191,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         FsyncPolicy::Always | FsyncPolicy::Never => None,
     };
 
-    let span_metrics = crate::span_metrics::SpanMetrics::new(db.clone());
+    let metrics_store = Arc::new(crate::metrics_store::MetricsStore {
+        db: db.clone(),
+        engine: Arc::new(tsdb::promql::Engine::new(
+            options.query_limits.engine.clone(),
+        )),
+    });
+    let span_metrics = crate::span_metrics::SpanMetrics::new(metrics_store);
     let traces_api = traces::api::TracesApi::new(
         trace_store.clone(),
         options.trace_limits.clone(),

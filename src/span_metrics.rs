@@ -8,27 +8,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alertmanager::engine::Appender;
 use tokio::sync::watch;
 use tracing::{error, warn};
-use tsdb::wal::record::RefSample;
-use tsdb::Db;
+
+use crate::metrics_store::MetricsStore;
 
 use traces::api::SpanObserver;
 use traces::generator::{Generator, GeneratorConfig};
 
 pub struct SpanMetrics {
-    db: Arc<Db>,
+    store: Arc<MetricsStore>,
     generator: Arc<Generator>,
 }
 
-fn pair(p: &(String, String)) -> (&[u8], &[u8]) {
-    (p.0.as_bytes(), p.1.as_bytes())
-}
-
 impl SpanMetrics {
-    pub fn new(db: Arc<Db>) -> Arc<SpanMetrics> {
+    pub fn new(store: Arc<MetricsStore>) -> Arc<SpanMetrics> {
         Arc::new(SpanMetrics {
-            db,
+            store,
             generator: Arc::new(Generator::new(GeneratorConfig::default())),
         })
     }
@@ -40,36 +37,24 @@ impl SpanMetrics {
     }
 
     /// Appends the current value of every series at `t_ms`.
-    pub fn write(&self, t_ms: i64) -> std::io::Result<usize> {
+    pub fn write(&self, t_ms: i64) -> Result<usize, String> {
         let samples = self.generator.collect(Instant::now());
-        if samples.is_empty() {
-            return Ok(0);
-        }
-        let series: Vec<_> = samples
-            .iter()
-            .map(|s| {
-                s.labels
-                    .iter()
-                    .map(pair as fn(&(String, String)) -> (&[u8], &[u8]))
-            })
-            .collect();
-        let head = self.db.head();
-        let refs = head.get_or_create(&series)?;
         let mut batch = Vec::with_capacity(samples.len());
-        for (sample, r) in samples.iter().zip(refs) {
-            match r {
-                Ok(series) => batch.push(RefSample {
-                    series,
-                    t: t_ms,
-                    v: sample.value,
-                }),
+        for sample in &samples {
+            let labels: Vec<model::Label> = sample
+                .labels
+                .iter()
+                .map(|(n, v)| model::Label::new(n.as_str(), v.as_str()))
+                .collect();
+            match model::Labels::new(labels) {
+                Ok(labels) => batch.push((labels, sample.value)),
                 Err(e) => {
                     warn!(error = %e, labels = ?sample.labels, "span metric with invalid labels skipped")
                 }
             }
         }
-        let report = head.commit(&batch)?;
-        Ok(report.appended)
+        self.store.append(t_ms, &batch)?;
+        Ok(batch.len())
     }
 
     /// Writes every `every` until stopped, and once more on the way out.
