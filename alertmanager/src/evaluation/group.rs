@@ -41,6 +41,10 @@ pub struct Group {
     written: Vec<HashSet<Labels>>,
     /// When each rule's alerts were last sent, by label set.
     last_sent: Vec<std::collections::HashMap<Labels, i64>>,
+    /// The last evaluation: when (Unix ms) and how long it took (s).
+    pub last_evaluation: Option<(i64, f64)>,
+    /// The same per rule.
+    pub rule_evaluations: Vec<Option<(i64, f64)>>,
 }
 
 /// An alert as sent to Alertmanager (Prometheus' `notifier.Alert`).
@@ -71,6 +75,8 @@ impl Group {
             rules,
             written: vec![HashSet::new(); n],
             last_sent: vec![Default::default(); n],
+            last_evaluation: None,
+            rule_evaluations: vec![None; n],
         }
     }
 
@@ -86,7 +92,9 @@ impl Group {
     ) -> Vec<OutgoingAlert> {
         let query_t = t_ms - self.query_offset_ms;
         let mut outgoing = Vec::new();
+        let group_started = std::time::Instant::now();
         for (i, rule) in self.rules.iter_mut().enumerate() {
+            let rule_started = std::time::Instant::now();
             let produced: Vec<(Labels, f64)> = match rule {
                 Rule::Recording(r) => r.eval(engine, query_t, self.limit).unwrap_or_default(),
                 Rule::Alerting(r) => {
@@ -108,7 +116,9 @@ impl Group {
                 warn!(group = %self.name, error = %e, "cannot append rule results");
             }
             self.written[i] = now;
+            self.rule_evaluations[i] = Some((t_ms, rule_started.elapsed().as_secs_f64()));
         }
+        self.last_evaluation = Some((t_ms, group_started.elapsed().as_secs_f64()));
         outgoing
     }
 }
