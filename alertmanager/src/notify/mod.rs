@@ -1,6 +1,9 @@
-//! The notification side: alerts as Alertmanager holds them ([`alert`])
-//! and what receivers send ([`webhook`]'s version-4 payload). Delivery,
-//! retries and the email receiver come next.
+//! The notification side: alerts as Alertmanager holds them ([`alert`]),
+//! the store of known alerts with Alertmanager's merge rule and the parsing
+//! of `POST /api/v2/alerts` ([`store`]), and what receivers send
+//! ([`webhook`]'s version-4 payload). Delivery, retries and the email
+//! receiver come next.
 
 pub mod alert;
+pub mod store;
 pub mod webhook;
