@@ -3,9 +3,7 @@
 //! (Prometheus' `model.LabelSet.Fingerprint`, FNV-1a over the sorted label
 //! pairs, which Alertmanager prints as 16 hex digits).
 
-use std::collections::BTreeMap;
-
-pub type LabelSet = BTreeMap<String, String>;
+pub use crate::dispatch::LabelSet;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
