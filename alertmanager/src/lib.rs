@@ -17,3 +17,5 @@ pub mod dispatch;
 pub mod engine;
 pub mod evaluation;
 pub mod notify;
+pub mod rules;
+pub mod template;

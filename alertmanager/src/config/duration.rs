@@ -2,9 +2,6 @@
 //! that order, each at most once, integers only; `0` alone is allowed.
 
 use std::fmt;
-use std::sync::OnceLock;
-
-use regex::Regex;
 
 /// A duration written in Prometheus syntax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -28,45 +25,7 @@ impl TryFrom<String> for Duration {
 
 /// Parses a Prometheus duration string.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| {
-        Regex::new(
-            r"^(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?$",
-        )
-        .expect("static regex")
-    });
-    match s {
-        "" => return Err("empty duration string".to_string()),
-        "0" => return Ok(Duration::default()),
-        _ => {}
-    }
-    let caps = re
-        .captures(s)
-        .ok_or_else(|| format!("not a valid duration string: {s:?}"))?;
-    const MS: [u64; 7] = [
-        365 * 86_400_000,
-        7 * 86_400_000,
-        86_400_000,
-        3_600_000,
-        60_000,
-        1_000,
-        1,
-    ];
-    let mut total: u64 = 0;
-    for (i, unit) in MS.iter().enumerate() {
-        if let Some(m) = caps.get(i + 1) {
-            let n: u64 = m
-                .as_str()
-                .parse()
-                .map_err(|_| format!("invalid duration {s:?}: number too large"))?;
-            total = n
-                .checked_mul(*unit)
-                .and_then(|v| total.checked_add(v))
-                .filter(|v| *v <= i64::MAX as u64 / 1_000_000)
-                .ok_or_else(|| format!("duration out of range: {s:?}"))?;
-        }
-    }
-    Ok(Duration(std::time::Duration::from_millis(total)))
+    crate::rules::parse_duration(s).map(Duration)
 }
 
 /// Prints as Prometheus does (`4h`, `1d`, `1h30m`, `0s`).
