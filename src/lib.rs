@@ -4,6 +4,7 @@
 //! `src/` composes, it does not implement: storage and query logic live in
 //! the signal crates (`tsdb/`, later `logs/`, `traces/`, `alertmanager/`).
 
+pub mod check;
 pub mod config;
 pub mod metrics_store;
 pub mod server;

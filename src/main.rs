@@ -57,6 +57,11 @@ struct Cli {
 enum Command {
     /// Run the server (no config needed).
     Serve(ServeArgs),
+    /// Validate rule files or Alertmanager configs (as promtool and amtool do).
+    Check {
+        #[command(subcommand)]
+        command: CheckCommand,
+    },
     /// Tools for the metrics store's files.
     Tsdb {
         #[command(subcommand)]
@@ -130,6 +135,20 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum CheckCommand {
+    /// Prometheus rule files, like `promtool check rules`.
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Alertmanager configs, like `amtool check-config`.
+    Config {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TsdbCommand {
     /// Print a block's series, samples, bytes per sample and time range.
     Inspect {
@@ -145,6 +164,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args),
+        Command::Check { command } => {
+            let passed = match command {
+                CheckCommand::Rules { files } => vigil::check::rules(&files),
+                CheckCommand::Config { files } => vigil::check::config(&files),
+            };
+            return if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
         Command::Tsdb {
             command: TsdbCommand::Inspect { block, series },
         } => inspect(&block, series),
