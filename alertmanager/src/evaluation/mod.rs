@@ -7,5 +7,6 @@
 
 pub mod alerting;
 pub mod group;
+pub mod manager;
 pub mod recording;
 pub mod status;
