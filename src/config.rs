@@ -19,6 +19,11 @@ pub struct FileConfig {
     pub remote_write: RemoteWriteConfig,
     #[serde(default)]
     pub otlp: OtlpConfig,
+    /// Prometheus rule files (globs), as Prometheus' `rule_files`.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    /// Prometheus' `global.evaluation_interval`, e.g. `30s`.
+    pub evaluation_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

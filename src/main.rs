@@ -127,6 +127,9 @@ struct ServeArgs {
     /// metrics-generator collection interval).
     #[arg(long = "traces.metrics-interval")]
     traces_metrics_interval: Option<String>,
+    /// Prometheus rule files to evaluate (a glob; repeatable).
+    #[arg(long = "rules.file")]
+    rule_files: Vec<String>,
     /// Where OTLP/gRPC is served besides the main port; `off` disables it.
     #[arg(long = "otlp.grpc-listen")]
     otlp_grpc_listen: Option<String>,
@@ -276,6 +279,11 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
                 anyhow::anyhow!("invalid --otlp.grpc-listen {addr:?}: {e} (use host:port or off)")
             })?),
         };
+    }
+    options.rule_files = file.rule_files.clone();
+    options.rule_files.extend(args.rule_files.iter().cloned());
+    if let Some(text) = &file.evaluation_interval {
+        options.evaluation_interval = parse_duration(text).map_err(anyhow::Error::msg)?;
     }
     let engine = &mut options.query_limits.engine;
     if let Some(text) = &args.lookback_delta {

@@ -35,6 +35,10 @@ pub struct ServeOptions {
     pub otlp_grpc_listen: Option<SocketAddr>,
     /// How often span metrics and the service graph are written.
     pub span_metrics_interval: Duration,
+    /// Prometheus rule files (globs), evaluated against the metrics store.
+    pub rule_files: Vec<String>,
+    /// Prometheus' global `evaluation_interval`.
+    pub evaluation_interval: Duration,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
 }
@@ -53,6 +57,8 @@ impl Default for ServeOptions {
             trace_limits: traces::api::IngestLimits::default(),
             otlp_grpc_listen: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
             span_metrics_interval: Duration::from_secs(15),
+            rule_files: Vec::new(),
+            evaluation_interval: alertmanager::evaluation::manager::DEFAULT_INTERVAL,
             maintenance_interval: Duration::from_secs(60),
         }
     }
@@ -66,6 +72,7 @@ pub fn app(
     query_limits: QueryLimits,
     logs_api: Arc<logs::api::LogsApi>,
     traces_api: Arc<traces::api::TracesApi>,
+    rules: alertmanager::api::SharedRules,
     telemetry: Arc<Telemetry>,
 ) -> Router {
     let api = ApiState::new(db, write_limits, query_limits);
@@ -80,6 +87,7 @@ pub fn app(
         .merge(tsdb::api::router(api))
         .merge(logs::api::router(logs_api))
         .merge(traces::api::router(traces_api))
+        .merge(alertmanager::api::prometheus_router(rules))
         .route("/flush", post(flush).with_state(stores))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
@@ -197,7 +205,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             options.query_limits.engine.clone(),
         )),
     });
-    let span_metrics = crate::span_metrics::SpanMetrics::new(metrics_store);
+    let span_metrics = crate::span_metrics::SpanMetrics::new(metrics_store.clone());
+    let rules = Arc::new(parking_lot::Mutex::new(load_rules(
+        &options.rule_files,
+        options.evaluation_interval,
+    )?));
+    let rule_evaluator = tokio::spawn(run_rules(rules.clone(), metrics_store, stop_rx.clone()));
     let traces_api = traces::api::TracesApi::new(
         trace_store.clone(),
         options.trace_limits.clone(),
@@ -237,6 +250,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         options.query_limits.clone(),
         logs::api::LogsApi::new(log_store.clone(), options.log_limits.clone(), logs_metrics),
         traces_api,
+        rules,
         telemetry,
     );
     axum::serve(listener, app)
@@ -250,6 +264,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = log_flusher.await;
     let _ = trace_flusher.await;
     let _ = span_metrics_writer.await;
+    let _ = rule_evaluator.await;
     if let Some(grpc) = grpc {
         let _ = grpc.await;
     }
@@ -309,6 +324,74 @@ async fn run_maintenance(db: Arc<Db>, every: Duration, mut stop: watch::Receiver
                 error!(error = %e, "compaction or retention failed; will retry at the next interval")
             }
             Err(e) => error!(error = %e, "maintenance task panicked"),
+        }
+    }
+}
+
+/// Reads the rule files the globs name; every error of every file is
+/// reported, and then the server does not start.
+pub fn load_rules(
+    globs: &[String],
+    interval: Duration,
+) -> anyhow::Result<alertmanager::evaluation::manager::RuleManager> {
+    let mut files = Vec::new();
+    for pattern in globs {
+        let paths = glob::glob(pattern)
+            .with_context(|| format!("invalid rule file pattern {pattern:?}"))?;
+        for path in paths {
+            let path = path.with_context(|| format!("cannot read {pattern:?}"))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read rule file {}", path.display()))?;
+            files.push((path.display().to_string(), text));
+        }
+    }
+    let manager = alertmanager::evaluation::manager::RuleManager::load(&files, interval).map_err(
+        |errors| {
+            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "invalid rule files (check them with `vigil check rules`):\n{}",
+                listed.join("\n")
+            )
+        },
+    )?;
+    if !files.is_empty() {
+        info!(files = files.len(), "rule files loaded");
+    }
+    Ok(manager)
+}
+
+/// Evaluates rule groups at their instants against the metrics store.
+async fn run_rules(
+    rules: alertmanager::api::SharedRules,
+    store: Arc<crate::metrics_store::MetricsStore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let expander = Arc::new(alertmanager::evaluation::manager::TemplateExpander {
+        engine: Some(store.clone()),
+        external_labels: Default::default(),
+        external_url: String::new(),
+    });
+    loop {
+        let now = traces::store::now_ns() / 1_000_000;
+        let Some(deadline) = rules.lock().next_deadline(now) else {
+            return;
+        };
+        let wait = Duration::from_millis(deadline.saturating_sub(now).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let (rules, store, expander) = (rules.clone(), store.clone(), expander.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let now = traces::store::now_ns() / 1_000_000;
+            rules
+                .lock()
+                .eval_due(now, &*store, &*store, &*expander)
+                .len()
+        })
+        .await;
+        if let Err(e) = outcome {
+            error!(error = %e, "rule evaluation panicked");
         }
     }
 }

@@ -12,6 +12,7 @@
 //! their timers, delivery, persistence, the HTTP API and the wiring into
 //! `vigil serve`. See ../ARCHITECTURE.md.
 
+pub mod api;
 pub mod config;
 pub mod dispatch;
 pub mod engine;
