@@ -19,4 +19,5 @@ pub mod engine;
 pub mod evaluation;
 pub mod notify;
 pub mod rules;
+pub mod silences;
 pub mod template;
