@@ -2,6 +2,7 @@
 //! the routing tree, inhibition, time intervals and silences. No I/O, no
 //! clock: every time-dependent function takes the instant as an argument.
 
+pub mod aggregation;
 pub mod inhibit;
 pub mod matcher;
 pub mod route;

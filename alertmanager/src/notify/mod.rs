@@ -5,5 +5,7 @@
 //! receiver come next.
 
 pub mod alert;
+pub mod nflog;
+pub mod pipeline;
 pub mod store;
 pub mod webhook;

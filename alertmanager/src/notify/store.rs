@@ -40,19 +40,29 @@ fn merge(a: &Stored, o: &Stored) -> Stored {
     res
 }
 
+/// `mem.Alerts.Put`'s merge condition: the new alert ends, or starts,
+/// strictly inside the old one's activity range.
+pub fn overlaps(old: &Alert, new: &Alert) -> bool {
+    (new.ends_at > old.starts_at && new.ends_at < old.ends_at)
+        || (new.starts_at > old.starts_at && new.starts_at < old.ends_at)
+}
+
 #[derive(Default)]
 pub struct AlertStore {
     alerts: HashMap<u64, Stored>,
 }
 
 impl AlertStore {
-    /// Adds or merges alerts.
+    /// Adds alerts; one already known is merged with it when their
+    /// activity ranges overlap (Alertmanager's `mem.Alerts.Put`), and
+    /// replaced otherwise (an alert firing again after it resolved starts
+    /// anew).
     pub fn put(&mut self, alerts: Vec<Stored>) {
         for new in alerts {
             let fp = new.alert.fingerprint();
             let merged = match self.alerts.get(&fp) {
-                Some(old) => merge(old, &new),
-                None => new,
+                Some(old) if overlaps(&old.alert, &new.alert) => merge(old, &new),
+                _ => new,
             };
             self.alerts.insert(fp, merged);
         }
