@@ -24,6 +24,15 @@ pub struct FileConfig {
     pub rule_files: Vec<String>,
     /// Prometheus' `global.evaluation_interval`, e.g. `30s`.
     pub evaluation_interval: Option<String>,
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// An Alertmanager YAML config.
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]

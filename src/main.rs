@@ -130,6 +130,9 @@ struct ServeArgs {
     /// Prometheus rule files to evaluate (a glob; repeatable).
     #[arg(long = "rules.file")]
     rule_files: Vec<String>,
+    /// An Alertmanager config file; without one, alerts are kept, not sent.
+    #[arg(long = "alertmanager.config")]
+    alertmanager_config: Option<PathBuf>,
     /// Where OTLP/gRPC is served besides the main port; `off` disables it.
     #[arg(long = "otlp.grpc-listen")]
     otlp_grpc_listen: Option<String>,
@@ -280,6 +283,10 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
             })?),
         };
     }
+    options.alertmanager_config = args
+        .alertmanager_config
+        .clone()
+        .or(file.alertmanager.config_file.clone());
     options.rule_files = file.rule_files.clone();
     options.rule_files.extend(args.rule_files.iter().cloned());
     if let Some(text) = &file.evaluation_interval {

@@ -39,6 +39,8 @@ pub struct ServeOptions {
     pub rule_files: Vec<String>,
     /// Prometheus' global `evaluation_interval`.
     pub evaluation_interval: Duration,
+    /// An Alertmanager config; without one, alerts are kept but not sent.
+    pub alertmanager_config: Option<PathBuf>,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
 }
@@ -59,9 +61,18 @@ impl Default for ServeOptions {
             span_metrics_interval: Duration::from_secs(15),
             rule_files: Vec::new(),
             evaluation_interval: alertmanager::evaluation::manager::DEFAULT_INTERVAL,
+            alertmanager_config: None,
             maintenance_interval: Duration::from_secs(60),
         }
     }
+}
+
+/// The signals' route states, besides the metrics store's.
+pub struct SignalApis {
+    pub logs: Arc<logs::api::LogsApi>,
+    pub traces: Arc<traces::api::TracesApi>,
+    pub rules: alertmanager::api::SharedRules,
+    pub alerts: alertmanager::api::v2::SharedAlertmanager,
 }
 
 /// The whole HTTP surface, as a function of the opened stores (tests call
@@ -70,12 +81,16 @@ pub fn app(
     db: Arc<Db>,
     write_limits: WriteLimits,
     query_limits: QueryLimits,
-    logs_api: Arc<logs::api::LogsApi>,
-    traces_api: Arc<traces::api::TracesApi>,
-    rules: alertmanager::api::SharedRules,
+    apis: SignalApis,
     telemetry: Arc<Telemetry>,
 ) -> Router {
     let api = ApiState::new(db, write_limits, query_limits);
+    let SignalApis {
+        logs: logs_api,
+        traces: traces_api,
+        rules,
+        alerts,
+    } = apis;
     let stores = (logs_api.store.clone(), traces_api.store.clone());
     Router::new()
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
@@ -88,6 +103,7 @@ pub fn app(
         .merge(logs::api::router(logs_api))
         .merge(traces::api::router(traces_api))
         .merge(alertmanager::api::prometheus_router(rules))
+        .merge(alertmanager::api::v2::router(alerts))
         .route("/flush", post(flush).with_state(stores))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
@@ -210,7 +226,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         &options.rule_files,
         options.evaluation_interval,
     )?));
-    let rule_evaluator = tokio::spawn(run_rules(rules.clone(), metrics_store, stop_rx.clone()));
+    let alerts = Arc::new(parking_lot::Mutex::new(open_alertmanager(&options)?));
+    let rule_evaluator = tokio::spawn(run_rules(
+        rules.clone(),
+        metrics_store,
+        alerts.clone(),
+        format!("http://{}", options.listen),
+        stop_rx.clone(),
+    ));
+    let notifier = tokio::spawn(run_notifications(alerts.clone(), stop_rx.clone()));
     let traces_api = traces::api::TracesApi::new(
         trace_store.clone(),
         options.trace_limits.clone(),
@@ -248,9 +272,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         db.clone(),
         options.write_limits.clone(),
         options.query_limits.clone(),
-        logs::api::LogsApi::new(log_store.clone(), options.log_limits.clone(), logs_metrics),
-        traces_api,
-        rules,
+        SignalApis {
+            logs: logs::api::LogsApi::new(
+                log_store.clone(),
+                options.log_limits.clone(),
+                logs_metrics,
+            ),
+            traces: traces_api,
+            rules,
+            alerts,
+        },
         telemetry,
     );
     axum::serve(listener, app)
@@ -265,6 +296,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = trace_flusher.await;
     let _ = span_metrics_writer.await;
     let _ = rule_evaluator.await;
+    let _ = notifier.await;
     if let Some(grpc) = grpc {
         let _ = grpc.await;
     }
@@ -360,10 +392,119 @@ pub fn load_rules(
     Ok(manager)
 }
 
-/// Evaluates rule groups at their instants against the metrics store.
+/// The Alertmanager: its config (checked as `vigil check config` does) and
+/// its silences, kept under the data directory.
+fn open_alertmanager(
+    options: &ServeOptions,
+) -> anyhow::Result<alertmanager::service::Alertmanager> {
+    let config = match &options.alertmanager_config {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the Alertmanager config {}", path.display())
+            })?;
+            let config = alertmanager::config::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid Alertmanager config {}:{e} (check it with `vigil check config`)",
+                    path.display()
+                )
+            })?;
+            Some((config, text))
+        }
+    };
+    let dir = options.data_dir.join("alertmanager");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let silences = alertmanager::silences::Silences::open(
+        &dir.join("silences.json"),
+        alertmanager::silences::DEFAULT_RETENTION,
+    )
+    .context("cannot open the silences")?;
+    Ok(alertmanager::service::Alertmanager::new(
+        config,
+        silences,
+        format!("http://{}", options.listen),
+        traces::store::now_ns() / 1_000_000,
+    ))
+}
+
+/// Flushes alert groups when due and delivers their notifications; what
+/// fails is retried at the group's next flush.
+async fn run_notifications(
+    alerts: alertmanager::api::v2::SharedAlertmanager,
+    mut stop: watch::Receiver<bool>,
+) {
+    use alertmanager::notify::pipeline::IntegrationKind;
+    let mut last_gc = std::time::Instant::now();
+    loop {
+        let now = traces::store::now_ns() / 1_000_000;
+        // New alerts can make a group due sooner: look again at least every second.
+        let wait = alerts
+            .lock()
+            .next_deadline()
+            .map_or(1000, |d| d.saturating_sub(now).clamp(0, 1000));
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = stop.changed() => return,
+        }
+        let now = traces::store::now_ns() / 1_000_000;
+        let (due, external_url) = {
+            let mut am = alerts.lock();
+            if last_gc.elapsed() >= Duration::from_secs(60) {
+                last_gc = std::time::Instant::now();
+                if let Err(e) = am.gc(now) {
+                    error!(error = %e, "alertmanager garbage collection failed");
+                }
+            }
+            (am.tick(now), am.external_url().to_string())
+        };
+        for outbound in due {
+            let receiver = alerts.lock().config().receiver(&outbound.receiver).cloned();
+            let Some(receiver) = receiver else { continue };
+            let alerts = alerts.clone();
+            let external_url = external_url.clone();
+            tokio::task::spawn_blocking(move || {
+                let outcome = match outbound.integration {
+                    IntegrationKind::Webhook => receiver
+                        .webhook_configs
+                        .get(outbound.index)
+                        .ok_or_else(|| "webhook config gone".to_string())
+                        .and_then(|c| {
+                            alertmanager::notify::deliver::webhook(c, &outbound, &external_url)
+                        }),
+                    IntegrationKind::Email => receiver
+                        .email_configs
+                        .get(outbound.index)
+                        .ok_or_else(|| "email config gone".to_string())
+                        .and_then(|c| {
+                            let notification = outbound.notification(&external_url, 0);
+                            let rendered = alertmanager::notify::email::render(c, &notification)?;
+                            alertmanager::notify::email::send(c, &rendered)
+                                .map_err(|e| e.to_string())
+                        }),
+                };
+                match outcome {
+                    Ok(()) => alerts
+                        .lock()
+                        .mark_sent(&outbound, traces::store::now_ns() / 1_000_000),
+                    Err(e) => warn!(
+                        receiver = %outbound.receiver,
+                        group = %outbound.group_key,
+                        error = %e,
+                        "notification failed; retrying at the group's next flush"
+                    ),
+                }
+            });
+        }
+    }
+}
+
+/// Evaluates rule groups at their instants against the metrics store, and
+/// hands the alerts they produce to the Alertmanager in-process.
 async fn run_rules(
     rules: alertmanager::api::SharedRules,
     store: Arc<crate::metrics_store::MetricsStore>,
+    alerts: alertmanager::api::v2::SharedAlertmanager,
+    generator_url: String,
     mut stop: watch::Receiver<bool>,
 ) {
     let expander = Arc::new(alertmanager::evaluation::manager::TemplateExpander {
@@ -381,13 +522,21 @@ async fn run_rules(
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        let (rules, store, expander) = (rules.clone(), store.clone(), expander.clone());
+        let (rules, store, expander, alerts, generator_url) = (
+            rules.clone(),
+            store.clone(),
+            expander.clone(),
+            alerts.clone(),
+            generator_url.clone(),
+        );
         let outcome = tokio::task::spawn_blocking(move || {
             let now = traces::store::now_ns() / 1_000_000;
-            rules
-                .lock()
-                .eval_due(now, &*store, &*store, &*expander)
-                .len()
+            let outgoing = rules.lock().eval_due(now, &*store, &*store, &*expander);
+            if !outgoing.is_empty() {
+                alerts
+                    .lock()
+                    .receive_rule_alerts(outgoing, &generator_url, now);
+            }
         })
         .await;
         if let Err(e) = outcome {

@@ -19,5 +19,6 @@ pub mod engine;
 pub mod evaluation;
 pub mod notify;
 pub mod rules;
+pub mod service;
 pub mod silences;
 pub mod template;

@@ -1,6 +1,8 @@
-//! The alerting routes. So far Prometheus' `/api/v1/rules` and
-//! `/api/v1/alerts` (what Grafana's alerting views and the Prometheus UI
-//! read), answered from the rule manager.
+//! The alerting routes: Prometheus' `/api/v1/rules` and `/api/v1/alerts`
+//! (what Grafana's alerting views and the Prometheus UI read), answered
+//! from the rule manager, and Alertmanager's API v2 ([`v2`]).
+
+pub mod v2;
 
 use std::sync::Arc;
 

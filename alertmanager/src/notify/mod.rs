@@ -5,6 +5,8 @@
 //! receiver come next.
 
 pub mod alert;
+pub mod deliver;
+pub mod email;
 pub mod nflog;
 pub mod pipeline;
 pub mod store;

@@ -1,0 +1,266 @@
+//! The notification pipeline end to end: Vigil's own rules and alerts
+//! posted to `/api/v2/alerts` (as a Prometheus sends them) reach a webhook
+//! receiver as Alertmanager's version-4 payload, grouped; API v2 lists
+//! alerts, receivers and status; and a real `amtool` (Debian's
+//! prometheus-alertmanager) adds, queries and expires a silence and lists
+//! alerts. Silences survive a SIGKILL.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{agent, get_json, peer, Server};
+use serde_json::Value as Json;
+
+/// A webhook receiver: every POST body, as JSON, on the channel.
+fn webhook() -> (u16, mpsc::Receiver<Json>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(json) = serde_json::from_slice(&body) {
+                    let _ = tx.send(json);
+                }
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+fn config(webhook_port: u16) -> String {
+    format!(
+        r#"route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:{webhook_port}/notify
+"#
+    )
+}
+
+const RULES: &str = r#"groups:
+  - name: always
+    interval: 1s
+    rules:
+      - alert: AlwaysFiring
+        expr: vector(1)
+        labels:
+          severity: info
+        annotations:
+          summary: "value {{ $value }}"
+"#;
+
+fn wait_for(rx: &mpsc::Receiver<Json>, what: impl Fn(&Json) -> bool) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if let Ok(payload) = rx.recv_timeout(left) {
+            if what(&payload) {
+                return payload;
+            }
+        }
+    }
+    panic!("no matching webhook notification within 30 s");
+}
+
+#[test]
+fn rules_and_posted_alerts_reach_the_webhook_and_api_v2_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, notifications) = webhook();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(&am_config, config(port)).unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--alertmanager.config",
+            am_config.to_str().unwrap(),
+            "--rules.file",
+            rules.to_str().unwrap(),
+        ],
+    );
+
+    // From Vigil's own rule, in-process.
+    let payload = wait_for(&notifications, |p| {
+        p["groupLabels"]["alertname"] == "AlwaysFiring"
+    });
+    assert_eq!(payload["version"], "4");
+    assert_eq!(payload["status"], "firing");
+    assert_eq!(payload["receiver"], "hook");
+    assert_eq!(payload["groupKey"], "{}:{alertname=\"AlwaysFiring\"}");
+    assert_eq!(payload["truncatedAlerts"], 0);
+    assert_eq!(
+        payload["externalURL"],
+        format!("http://127.0.0.1:{}", server.port)
+    );
+    let alert = &payload["alerts"][0];
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(
+        alert["labels"],
+        serde_json::json!({"alertname": "AlwaysFiring", "severity": "info"})
+    );
+    assert_eq!(alert["annotations"]["summary"], "value 1");
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(alert["fingerprint"].as_str().unwrap().len(), 16);
+    assert_eq!(payload["commonLabels"]["severity"], "info");
+
+    // Posted as a Prometheus posts them; then resolved.
+    let agent = agent();
+    let post = |body: &str| {
+        let mut r = agent
+            .post(&server.url("/api/v2/alerts"))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+    let (status, _) = post(
+        r#"[{"labels": {"alertname": "DiskFull", "instance": "a"}, "annotations": {"summary": "disk"}, "generatorURL": "http://prom/graph"}]"#,
+    );
+    assert_eq!(status, 200);
+    let payload = wait_for(&notifications, |p| {
+        p["groupLabels"]["alertname"] == "DiskFull"
+    });
+    assert_eq!(payload["alerts"][0]["generatorURL"], "http://prom/graph");
+    let (status, _) = post(
+        r#"[{"labels": {"alertname": "DiskFull", "instance": "a"}, "endsAt": "2020-01-01T00:00:00Z", "startsAt": "2019-12-31T00:00:00Z"}]"#,
+    );
+    assert_eq!(status, 200);
+    let resolved = wait_for(&notifications, |p| {
+        p["groupLabels"]["alertname"] == "DiskFull" && p["status"] == "resolved"
+    });
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    let (status, body) = post(r#"[{"labels": {}}]"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("at least one label pair required"), "{body}");
+
+    let (_, alerts) = get_json(&agent, &server.url("/api/v2/alerts"));
+    let names: Vec<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["AlwaysFiring"],
+        "the resolved one is not listed"
+    );
+    assert_eq!(alerts[0]["receivers"][0]["name"], "hook");
+    assert_eq!(alerts[0]["status"]["state"], "active");
+    let (_, receivers) = get_json(&agent, &server.url("/api/v2/receivers"));
+    assert_eq!(receivers, serde_json::json!([{"name": "hook"}]));
+    let (_, status) = get_json(&agent, &server.url("/api/v2/status"));
+    assert!(status["config"]["original"]
+        .as_str()
+        .unwrap()
+        .contains("webhook_configs"));
+    let (_, groups) = get_json(&agent, &server.url("/api/v2/alerts/groups"));
+    assert_eq!(groups[0]["receiver"]["name"], "hook");
+}
+
+#[test]
+fn amtool_manages_silences_that_survive_a_sigkill() {
+    let Some(amtool) = peer("amtool", "prometheus-alertmanager") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &[]);
+    let url = format!("--alertmanager.url=http://127.0.0.1:{}", server.port);
+    let amtool_run = |args: &[&str]| {
+        let output = Command::new(&amtool).arg(&url).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "amtool {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let agent = agent();
+    let response = agent
+        .post(&server.url("/api/v2/alerts"))
+        .header("Content-Type", "application/json")
+        .send(r#"[{"labels": {"alertname": "Maintenance", "instance": "db-1", "severity": "warning"}}]"#)
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let id = amtool_run(&[
+        "silence",
+        "add",
+        "alertname=Maintenance",
+        "instance=~db-.*",
+        "--comment=planned",
+        "--author=ops",
+        "--duration=1h",
+    ])
+    .trim()
+    .to_string();
+    assert_eq!(id.len(), 36, "a silence id: {id}");
+    let listed = amtool_run(&["silence", "query", "-o", "json"]);
+    let silences: Json = serde_json::from_str(&listed).unwrap();
+    assert_eq!(silences[0]["id"], id);
+    assert_eq!(silences[0]["createdBy"], "ops");
+    assert_eq!(silences[0]["status"]["state"], "active");
+    let alerts: Json =
+        serde_json::from_str(&amtool_run(&["alert", "query", "-o", "json", "--silenced"])).unwrap();
+    assert_eq!(alerts[0]["labels"]["alertname"], "Maintenance");
+    assert_eq!(alerts[0]["status"]["silencedBy"][0], id);
+    let active_only: Json =
+        serde_json::from_str(&amtool_run(&["alert", "query", "-o", "json"])).unwrap();
+    assert!(
+        active_only.as_array().unwrap().is_empty(),
+        "silenced alerts are hidden by default: {active_only}"
+    );
+
+    // The silence is on disk before amtool gets its id.
+    server.kill();
+    let mut server = Server::start(&data, &[]);
+    let url = format!("--alertmanager.url=http://127.0.0.1:{}", server.port);
+    let run = |args: &[&str]| {
+        let output = Command::new(&amtool).arg(&url).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "amtool {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listed: Json = serde_json::from_str(&run(&["silence", "query", "-o", "json"])).unwrap();
+    assert_eq!(listed[0]["id"], id, "the silence survived the SIGKILL");
+    run(&["silence", "expire", &id]);
+    let listed: Json =
+        serde_json::from_str(&run(&["silence", "query", "-o", "json", "--expired"])).unwrap();
+    assert_eq!(listed[0]["status"]["state"], "expired");
+    server.kill();
+}
