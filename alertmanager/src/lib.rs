@@ -1,16 +1,23 @@
-//! Vigil's alerting (issue 6), being built. So far:
+//! Vigil's alerting (issue 6, in progress): Prometheus rule evaluation and
+//! an Alertmanager-compatible notification pipeline.
 //! - [`engine`]: the boundary with the metrics store (PromQL queries, an
-//!   appender);
-//! - [`evaluation`]: alerting and recording rules and groups evaluated at
-//!   an injected instant, and their state in Prometheus' API shapes;
+//!   appender), implemented by the binary;
+//! - [`rules`], [`template`]: rule files as promtool checks them, and alert
+//!   templates (Go text/template via `gtmpl`, Prometheus' functions);
+//! - [`evaluation`]: alerting and recording rules, groups and the rule
+//!   manager, evaluated at injected instants, and their API shapes;
 //! - [`config`]: Alertmanager's YAML config, validated as Alertmanager does;
-//! - [`dispatch`]: matchers, the routing tree, inhibition, time intervals
-//!   and silences;
-//! - [`notify`]: the alert store and the webhook payload.
+//! - [`dispatch`]: matchers, the routing tree, aggregation groups,
+//!   inhibition, time intervals, silences;
+//! - [`notify`]: the alert store, the notification log, the pipeline, and
+//!   the webhook and email receivers;
+//! - [`silences`]: the persisted silence store;
+//! - [`service`], [`api`]: the running Alertmanager and its routes
+//!   (Prometheus' `/api/v1/rules`/`alerts`, Alertmanager's API v2).
 //!
-//! Not yet: rule files and templates, scheduling, aggregation groups and
-//! their timers, delivery, persistence, the HTTP API and the wiring into
-//! `vigil serve`. See ../ARCHITECTURE.md.
+//! Not yet: reload (SIGHUP, `/-/reload`), `ALERTS_FOR_STATE` restore after a
+//! restart, persisting the notification log, `promtool test rules` files,
+//! and the benchmarks. See ../ARCHITECTURE.md.
 
 pub mod api;
 pub mod config;
