@@ -419,12 +419,14 @@ fn open_alertmanager(
         alertmanager::silences::DEFAULT_RETENTION,
     )
     .context("cannot open the silences")?;
-    Ok(alertmanager::service::Alertmanager::new(
+    alertmanager::service::Alertmanager::new(
         config,
         silences,
         format!("http://{}", options.listen),
         traces::store::now_ns() / 1_000_000,
-    ))
+    )
+    .with_nflog_file(&dir.join("nflog.json"))
+    .map_err(anyhow::Error::msg)
 }
 
 /// Flushes alert groups when due and delivers their notifications; what
@@ -483,9 +485,12 @@ async fn run_notifications(
                         }),
                 };
                 match outcome {
-                    Ok(()) => alerts
-                        .lock()
-                        .mark_sent(&outbound, traces::store::now_ns() / 1_000_000),
+                    Ok(()) => {
+                        let now = traces::store::now_ns() / 1_000_000;
+                        if let Err(e) = alerts.lock().mark_sent(&outbound, now) {
+                            error!(error = %e, "cannot write the notification log; a restart may send this again");
+                        }
+                    }
                     Err(e) => warn!(
                         receiver = %outbound.receiver,
                         group = %outbound.group_key,

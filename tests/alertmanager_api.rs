@@ -264,3 +264,46 @@ fn amtool_manages_silences_that_survive_a_sigkill() {
     assert_eq!(listed[0]["status"]["state"], "expired");
     server.kill();
 }
+
+#[test]
+fn a_restart_does_not_send_again_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, notifications) = webhook();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(&am_config, config(port)).unwrap();
+    let data = dir.path().join("data");
+    let args = ["--alertmanager.config", am_config.to_str().unwrap()];
+    let alert = r#"[{"labels": {"alertname": "Once", "instance": "a"}, "startsAt": "2026-01-01T00:00:00Z"}]"#;
+    let post = |server: &Server| {
+        let response = agent()
+            .post(&server.url("/api/v2/alerts"))
+            .header("Content-Type", "application/json")
+            .send(alert)
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    };
+    let mut server = Server::start(&data, &args);
+    post(&server);
+    wait_for(&notifications, |p| p["groupLabels"]["alertname"] == "Once");
+    // The delivery is recorded once the receiver has answered: wait for the
+    // log on disk (a kill before it means at-least-once, as in Alertmanager).
+    let log = data.join("alertmanager/nflog.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read(&log).map_or(true, |b| b.len() < 10) {
+        assert!(
+            Instant::now() < deadline,
+            "the notification log was not written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill();
+
+    // The sender keeps sending the same alert, as Prometheus does.
+    let server = Server::start(&data, &args);
+    post(&server);
+    // group_wait 1s and group_interval 2s: three flushes would have sent it.
+    match notifications.recv_timeout(Duration::from_secs(6)) {
+        Err(_) => {}
+        Ok(payload) => panic!("sent again after the restart: {payload}\n{}", server.logs()),
+    }
+}

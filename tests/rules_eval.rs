@@ -130,3 +130,45 @@ fn a_broken_rule_file_stops_the_server_with_its_position() {
     );
     assert!(stderr.contains("vigil check rules"), "{stderr}");
 }
+
+#[test]
+fn a_pending_alert_resumes_its_for_timer_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("slow.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: slow\n    interval: 1s\n    rules:\n      - alert: Slow\n        expr: vector(1)\n        for: 1h\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = ["--rules.file", rules.to_str().unwrap()];
+    let agent = agent();
+    let active_at = |server: &Server| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, alerts) = get_json(&agent, &server.url("/api/v1/alerts"));
+            if let Some(at) = alerts["data"]["alerts"][0]["activeAt"].as_str() {
+                assert_eq!(alerts["data"]["alerts"][0]["state"], "pending");
+                return at.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pending alert:\n{}",
+                server.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut server = Server::start(&data, &args);
+    let before = active_at(&server);
+    // Let ALERTS_FOR_STATE reach the WAL's fsync (every second by default).
+    std::thread::sleep(Duration::from_secs(3));
+    server.kill();
+    let server = Server::start(&data, &args);
+    assert_eq!(
+        active_at(&server),
+        before,
+        "the for timer restarted:\n{}",
+        server.logs()
+    );
+}

@@ -25,6 +25,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod evaluation;
 pub mod notify;
+pub mod persist;
 pub mod rules;
 pub mod service;
 pub mod silences;

@@ -28,6 +28,8 @@ const NO_CONFIG: &str = "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"n
 
 pub struct Alertmanager {
     config: Config,
+    /// Where the notification log is kept (none: in memory only).
+    nflog_path: Option<std::path::PathBuf>,
     /// The config file's text, for `/api/v2/status`.
     original: String,
     pipeline: Pipeline,
@@ -122,6 +124,7 @@ impl Alertmanager {
         pipeline.set_silences(silences.all().cloned().collect());
         Alertmanager {
             inhibitor: Inhibitor::new(&config.inhibit_rules),
+            nflog_path: None,
             config,
             original,
             pipeline,
@@ -129,6 +132,31 @@ impl Alertmanager {
             external_url,
             started_ms: now_ms,
         }
+    }
+
+    /// Keeps the notification log in `path`, loading what an earlier run
+    /// wrote there: a restart does not send again what was sent.
+    pub fn with_nflog_file(mut self, path: &std::path::Path) -> Result<Alertmanager, String> {
+        let entries: Vec<crate::notify::nflog::Entry> = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "{} is corrupt: {e}; move it away to start with an empty notification log",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let log = crate::notify::nflog::NotificationLog::from_entries(
+            crate::notify::nflog::DEFAULT_RETENTION_MS,
+            entries,
+        );
+        let started = self.pipeline.started_ms();
+        let silences: Vec<_> = self.silences.all().cloned().collect();
+        self.pipeline = Pipeline::new(&self.config, started).with_nflog(log);
+        self.pipeline.set_silences(silences);
+        self.nflog_path = Some(path.to_path_buf());
+        Ok(self)
     }
 
     pub fn config(&self) -> &Config {
@@ -184,8 +212,16 @@ impl Alertmanager {
         self.pipeline.tick(now_ms)
     }
 
-    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) {
+    /// Records a delivery; with a log file, the log is on disk when this
+    /// returns.
+    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) -> std::io::Result<()> {
         self.pipeline.mark_sent(sent, now_ms);
+        let Some(path) = &self.nflog_path else {
+            return Ok(());
+        };
+        let entries: Vec<&crate::notify::nflog::Entry> = self.pipeline.nflog().entries().collect();
+        let bytes = serde_json::to_vec(&entries).map_err(std::io::Error::other)?;
+        crate::persist::write_atomically(path, &bytes)
     }
 
     pub fn silences(&self) -> &Silences {

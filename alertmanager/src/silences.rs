@@ -185,14 +185,7 @@ impl Silences {
             })
             .collect();
         let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        Ok(crate::persist::write_atomically(path, &bytes)?)
     }
 
     /// `POST /api/v2/silences`: creates, or updates the silence `id` names;

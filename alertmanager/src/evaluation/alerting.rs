@@ -79,6 +79,9 @@ pub struct AlertingRule {
     /// By the alert's label set.
     active: HashMap<Labels, Alert>,
     pub last_error: Option<String>,
+    /// `active_at` of alerts that were pending or firing before a restart
+    /// (from `ALERTS_FOR_STATE`), applied by the next evaluation.
+    restore: HashMap<Labels, i64>,
 }
 
 /// What an evaluation produced for the metrics store.
@@ -109,6 +112,7 @@ impl AlertingRule {
             spec,
             active: HashMap::new(),
             last_error: None,
+            restore: HashMap::new(),
         }
     }
 
@@ -119,12 +123,11 @@ impl AlertingRule {
         alerts
     }
 
-    /// Restores an alert's `for` timer after a restart (from
-    /// `ALERTS_FOR_STATE`).
-    pub fn restore_active_at(&mut self, labels: &Labels, active_at: i64) {
-        if let Some(alert) = self.active.get_mut(labels) {
-            alert.active_at = active_at;
-        }
+    /// After a restart: when the next evaluation finds these alerts again,
+    /// their `for` timers resume from these `active_at`s (Unix ms), as
+    /// Prometheus restores them from `ALERTS_FOR_STATE`.
+    pub fn restore(&mut self, active_at: HashMap<Labels, i64>) {
+        self.restore = active_at;
     }
 
     /// Evaluates the rule at `t_ms`; `limit` (0: none) caps the alerts.
@@ -199,6 +202,12 @@ impl AlertingRule {
                     alert.keep_firing_since = None;
                 }
                 _ => {
+                    let active_at = self
+                        .restore
+                        .get(labels)
+                        .copied()
+                        .filter(|&a| a <= t_ms)
+                        .unwrap_or(t_ms);
                     self.active.insert(
                         labels.clone(),
                         Alert {
@@ -206,7 +215,7 @@ impl AlertingRule {
                             annotations: annotations.clone(),
                             state: AlertState::Pending,
                             value: *value,
-                            active_at: t_ms,
+                            active_at,
                             fired_at: None,
                             resolved_at: None,
                             keep_firing_since: None,
@@ -216,6 +225,7 @@ impl AlertingRule {
             }
         }
 
+        self.restore.clear();
         let keep_for = self.spec.keep_firing_for_ms;
         self.active.retain(|key, alert| {
             if seen.contains_key(key) {
@@ -375,6 +385,29 @@ mod tests {
         engine.set(&[("a", 0.0)]);
         r.eval(&engine, &Verbatim, 2 * MIN, 0).unwrap();
         assert_eq!(r.alerts()[0].active_at, 2 * MIN);
+    }
+
+    #[test]
+    fn a_restored_for_timer_resumes() {
+        let engine = Script::default();
+        let mut r = rule(5 * MIN, 0);
+        engine.set(&[("a", 0.0)]);
+        let labels = label_set(vec![
+            Label::new("alertname", "InstanceDown"),
+            Label::new("instance", "a"),
+            Label::new("job", "node"),
+            Label::new("severity", "page"),
+        ]);
+        r.restore(HashMap::from([(labels, 0)]));
+        r.eval(&engine, &Verbatim, 3 * MIN, 0).unwrap();
+        assert_eq!(r.alerts()[0].active_at, 0, "resumed");
+        assert_eq!(states(&r), vec![("a".into(), AlertState::Pending)]);
+        r.eval(&engine, &Verbatim, 5 * MIN, 0).unwrap();
+        assert_eq!(
+            states(&r),
+            vec![("a".into(), AlertState::Firing)],
+            "fires 5m after the original start"
+        );
     }
 
     #[test]

@@ -22,6 +22,13 @@ pub enum Rule {
 }
 
 impl Rule {
+    pub fn alerting_mut(&mut self) -> Option<&mut AlertingRule> {
+        match self {
+            Rule::Alerting(r) => Some(r),
+            Rule::Recording(_) => None,
+        }
+    }
+
     pub fn last_error(&self) -> Option<&str> {
         match self {
             Rule::Recording(r) => r.last_error.as_deref(),

@@ -54,6 +54,35 @@ struct Loaded {
     /// Where in each interval the group runs.
     offset_ms: i64,
     next_ms: Option<i64>,
+    /// `for` timers were looked up in `ALERTS_FOR_STATE` (once, before the
+    /// first evaluation).
+    restored: bool,
+}
+
+/// Prometheus' `--rules.alert.for-outage-tolerance`: state older than this
+/// is not restored.
+pub const FOR_OUTAGE_TOLERANCE: &str = "1h";
+
+/// Reads the `for` state an earlier run wrote for `rule`.
+fn restore(rule: &mut AlertingRule, engine: &dyn QueryEngine, t_ms: i64) {
+    if rule.spec.for_ms <= 0 {
+        return;
+    }
+    let name = rule.spec.name.replace('\\', "\\\\").replace('"', "\\\"");
+    let query =
+        format!("last_over_time(ALERTS_FOR_STATE{{alertname=\"{name}\"}}[{FOR_OUTAGE_TOLERANCE}])");
+    match engine.instant(&query, t_ms) {
+        Ok(samples) => rule.restore(
+            samples
+                .into_iter()
+                .filter(|s| s.value.is_finite())
+                .map(|s| (s.labels, (s.value * 1000.0) as i64))
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(rule = %rule.spec.name, error = %e, "cannot restore the for state")
+        }
+    }
 }
 
 #[derive(Default)]
@@ -131,6 +160,7 @@ impl RuleManager {
                             file: name.clone(),
                             group,
                             next_ms: None,
+                            restored: false,
                         });
                     }
                 }
@@ -185,6 +215,12 @@ impl RuleManager {
             let interval = g.group.interval_ms.max(1);
             let missed = (now_ms - due) / interval;
             let at = due + missed * interval;
+            if !g.restored {
+                g.restored = true;
+                for rule in g.group.rules.iter_mut().filter_map(Rule::alerting_mut) {
+                    restore(rule, engine, at);
+                }
+            }
             outgoing.extend(g.group.eval(engine, appender, expander, at));
             g.next_ms = Some(at + interval);
         }
@@ -295,9 +331,14 @@ mod tests {
         assert_eq!(
             engine.0.lock().unwrap().clone(),
             vec![
+                (
+                    r#"last_over_time(ALERTS_FOR_STATE{alertname="InstanceDown"}[1h])"#.to_string(),
+                    first
+                ),
                 ("sum by (job) (up)".to_string(), first),
                 ("up == 0".to_string(), first)
-            ]
+            ],
+            "the for state is looked up once, before the first evaluation"
         );
         assert_eq!(manager.next_deadline(first), Some(first + 60_000));
         // Pending after the first evaluation, firing after `for`.
