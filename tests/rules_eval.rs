@@ -165,9 +165,11 @@ fn a_pending_alert_resumes_its_for_timer_after_sigkill() {
     std::thread::sleep(Duration::from_secs(3));
     server.kill();
     let server = Server::start(&data, &args);
+    // ALERTS_FOR_STATE holds whole seconds, as Prometheus writes it.
+    let after = active_at(&server);
     assert_eq!(
-        active_at(&server),
-        before,
+        after[..19],
+        before[..19],
         "the for timer restarted:\n{}",
         server.logs()
     );

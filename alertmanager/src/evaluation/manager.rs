@@ -76,7 +76,16 @@ fn restore(rule: &mut AlertingRule, engine: &dyn QueryEngine, t_ms: i64) {
             samples
                 .into_iter()
                 .filter(|s| s.value.is_finite())
-                .map(|s| (s.labels, (s.value * 1000.0) as i64))
+                .map(|s| {
+                    let labels = super::alerting::label_set(
+                        s.labels
+                            .iter()
+                            .filter(|l| l.name != "__name__")
+                            .cloned()
+                            .collect(),
+                    );
+                    (labels, (s.value * 1000.0) as i64)
+                })
                 .collect(),
         ),
         Err(e) => {
