@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{agent, get_json, peer, Server};
+use common::{agent, free_port, get_json, peer, spawn, Server};
 use serde_json::Value as Json;
 
 /// A webhook receiver: every POST body, as JSON, on the channel.
@@ -306,4 +306,60 @@ fn a_restart_does_not_send_again_what_was_sent() {
         Err(_) => {}
         Ok(payload) => panic!("sent again after the restart: {payload}\n{}", server.logs()),
     }
+}
+
+#[test]
+fn a_real_prometheus_delivers_firing_and_resolved_alerts_through_vigil() {
+    let Some(prometheus) = peer("prometheus", "prometheus") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (port, notifications) = webhook();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(&am_config, config(port)).unwrap();
+    let vigil = Server::start(
+        &dir.path().join("data"),
+        &["--alertmanager.config", am_config.to_str().unwrap()],
+    );
+    // Fires in the first 6 s of every 12 s, so it resolves too.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: flapping\n    rules:\n      - alert: Flapping\n        expr: vector(time()) % 12 < 6\n        labels:\n          severity: warning\n        annotations:\n          summary: flapping\n",
+    )
+    .unwrap();
+    let prom_port = free_port();
+    let config = format!(
+        "global:\n  evaluation_interval: 1s\nrule_files: [{}]\nalerting:\n  alertmanagers:\n    - api_version: v2\n      static_configs:\n        - targets: ['127.0.0.1:{}']\n",
+        dir.path().join("rules.yml").display(),
+        vigil.port
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let _prometheus = spawn(
+        &prometheus,
+        &[
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &dir.path().join("prometheus.log"),
+    );
+    let firing = wait_for(&notifications, |p| {
+        p["groupLabels"]["alertname"] == "Flapping" && p["status"] == "firing"
+    });
+    let alert = &firing["alerts"][0];
+    assert_eq!(alert["labels"]["severity"], "warning");
+    assert_eq!(alert["annotations"]["summary"], "flapping");
+    assert!(
+        alert["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":{prom_port}/")),
+        "the URL Prometheus gave: {alert}"
+    );
+    let resolved = wait_for(&notifications, |p| {
+        p["groupLabels"]["alertname"] == "Flapping" && p["status"] == "resolved"
+    });
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
 }

@@ -5,31 +5,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{agent, encode, free_port, get_json, peer, Server};
-
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(binary: &std::path::Path, args: &[String], log: &std::path::Path) -> Peer {
-    let log = std::fs::File::create(log).unwrap();
-    Peer(
-        Command::new(binary)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display())),
-    )
-}
+use common::{agent, encode, free_port, get_json, peer, spawn, Server};
 
 /// `labels → [(t_ms, value)]` of a range-vector query result.
 fn samples(body: &serde_json::Value) -> BTreeMap<String, Vec<(i64, f64)>> {

@@ -217,3 +217,26 @@ pub fn python_with(modules: &str, install: &str) -> Option<String> {
     eprintln!("SKIPPED: {message}");
     None
 }
+
+/// A peer process (a real Prometheus, node exporter, ...), killed on drop.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a peer with its stderr in `log`.
+pub fn spawn(binary: &Path, args: &[String], log: &Path) -> Peer {
+    let log = std::fs::File::create(log).unwrap();
+    Peer(
+        Command::new(binary)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display())),
+    )
+}
