@@ -2,7 +2,7 @@
 //! background maintenance, shut down cleanly on SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,49 @@ pub struct SignalApis {
     pub traces: Arc<traces::api::TracesApi>,
     pub rules: alertmanager::api::SharedRules,
     pub alerts: alertmanager::api::v2::SharedAlertmanager,
+    pub reloader: Arc<Reloader>,
+}
+
+/// Re-reads the rule files and the Alertmanager config (SIGHUP and
+/// `POST /-/reload`). Both are checked before either is applied: a bad
+/// file keeps everything as it was and the error is reported.
+pub struct Reloader {
+    rule_files: Vec<String>,
+    evaluation_interval: Duration,
+    alertmanager_config: Option<PathBuf>,
+    rules: alertmanager::api::SharedRules,
+    alerts: alertmanager::api::v2::SharedAlertmanager,
+}
+
+impl Reloader {
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let rules = load_rules(&self.rule_files, self.evaluation_interval)?;
+        let config = read_alertmanager_config(self.alertmanager_config.as_deref())?;
+        self.rules.lock().reload(rules);
+        self.alerts
+            .lock()
+            .reload(config, traces::store::now_ns() / 1_000_000);
+        info!("rule files and Alertmanager config reloaded");
+        Ok(())
+    }
+}
+
+/// `POST /-/reload`, as Prometheus answers it.
+async fn reload(State(reloader): State<Arc<Reloader>>) -> (StatusCode, String) {
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(())) => (StatusCode::OK, String::new()),
+        Ok(Err(e)) => {
+            error!(error = %format!("{e:#}"), "reload failed; keeping the previous rules and config");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e:#}\n"),
+            )
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload worker failed: {e}\n"),
+        ),
+    }
 }
 
 /// The whole HTTP surface, as a function of the opened stores (tests call
@@ -90,6 +133,7 @@ pub fn app(
         traces: traces_api,
         rules,
         alerts,
+        reloader,
     } = apis;
     let stores = (logs_api.store.clone(), traces_api.store.clone());
     Router::new()
@@ -105,6 +149,7 @@ pub fn app(
         .merge(alertmanager::api::prometheus_router(rules))
         .merge(alertmanager::api::v2::router(alerts))
         .route("/flush", post(flush).with_state(stores))
+        .route("/-/reload", post(reload).with_state(reloader))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
             telemetry::track_requests,
@@ -235,6 +280,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     let notifier = tokio::spawn(run_notifications(alerts.clone(), stop_rx.clone()));
+    let reloader = Arc::new(Reloader {
+        rule_files: options.rule_files.clone(),
+        evaluation_interval: options.evaluation_interval,
+        alertmanager_config: options.alertmanager_config.clone(),
+        rules: rules.clone(),
+        alerts: alerts.clone(),
+    });
+    let hangups = tokio::spawn(reload_on_sighup(reloader.clone(), stop_rx.clone()));
     let traces_api = traces::api::TracesApi::new(
         trace_store.clone(),
         options.trace_limits.clone(),
@@ -281,6 +334,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             traces: traces_api,
             rules,
             alerts,
+            reloader,
         },
         telemetry,
     );
@@ -297,6 +351,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = span_metrics_writer.await;
     let _ = rule_evaluator.await;
     let _ = notifier.await;
+    hangups.abort();
     if let Some(grpc) = grpc {
         let _ = grpc.await;
     }
@@ -394,24 +449,27 @@ pub fn load_rules(
 
 /// The Alertmanager: its config (checked as `vigil check config` does) and
 /// its silences, kept under the data directory.
+fn read_alertmanager_config(
+    path: Option<&Path>,
+) -> anyhow::Result<Option<(alertmanager::config::Config, String)>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the Alertmanager config {}", path.display()))?;
+    let config = alertmanager::config::parse(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid Alertmanager config {}:{e} (check it with `vigil check config`)",
+            path.display()
+        )
+    })?;
+    Ok(Some((config, text)))
+}
+
 fn open_alertmanager(
     options: &ServeOptions,
 ) -> anyhow::Result<alertmanager::service::Alertmanager> {
-    let config = match &options.alertmanager_config {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read the Alertmanager config {}", path.display())
-            })?;
-            let config = alertmanager::config::parse(&text).map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid Alertmanager config {}:{e} (check it with `vigil check config`)",
-                    path.display()
-                )
-            })?;
-            Some((config, text))
-        }
-    };
+    let config = read_alertmanager_config(options.alertmanager_config.as_deref())?;
     let dir = options.data_dir.join("alertmanager");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let silences = alertmanager::silences::Silences::open(
@@ -427,6 +485,31 @@ fn open_alertmanager(
     )
     .with_nflog_file(&dir.join("nflog.json"))
     .map_err(anyhow::Error::msg)
+}
+
+/// SIGHUP reloads the rule files and the Alertmanager config.
+async fn reload_on_sighup(reloader: Arc<Reloader>, mut stop: watch::Receiver<bool>) {
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGHUP; reload with POST /-/reload");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {}
+            _ = stop.changed() => return,
+        }
+        let reloader = reloader.clone();
+        match tokio::task::spawn_blocking(move || reloader.reload()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!(error = %format!("{e:#}"), "reload on SIGHUP failed; keeping the previous rules and config")
+            }
+            Err(e) => error!(error = %e, "reload task panicked"),
+        }
+    }
 }
 
 /// Flushes alert groups when due and delivers their notifications; what
@@ -519,10 +602,9 @@ async fn run_rules(
     });
     loop {
         let now = traces::store::now_ns() / 1_000_000;
-        let Some(deadline) = rules.lock().next_deadline(now) else {
-            return;
-        };
-        let wait = Duration::from_millis(deadline.saturating_sub(now).max(0) as u64);
+        // No rules (yet: a reload may bring some): look again in a second.
+        let deadline = rules.lock().next_deadline(now).unwrap_or(now + 1000);
+        let wait = Duration::from_millis(deadline.saturating_sub(now).clamp(0, 1000) as u64);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,

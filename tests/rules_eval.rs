@@ -174,3 +174,82 @@ fn a_pending_alert_resumes_its_for_timer_after_sigkill() {
         server.logs()
     );
 }
+
+#[test]
+fn reload_keeps_unchanged_alerts_and_refuses_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    let one = "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Slow\n        expr: vector(1)\n        for: 1h\n";
+    std::fs::write(&rules, one).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--rules.file", rules.to_str().unwrap()],
+    );
+    let agent = agent();
+    let rule_count = || {
+        let (_, body) = get_json(&agent, &server.url("/api/v1/rules"));
+        body["data"]["groups"][0]["rules"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let active_at = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, alerts) = get_json(&agent, &server.url("/api/v1/alerts"));
+            if let Some(at) = alerts["data"]["alerts"][0]["activeAt"].as_str() {
+                return at.to_string();
+            }
+            assert!(Instant::now() < deadline, "no alert:\n{}", server.logs());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let before = active_at();
+    let reload = || {
+        let mut r = agent.post(&server.url("/-/reload")).send_empty().unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+
+    // A rule added: the unchanged alert keeps its timer.
+    std::fs::write(
+        &rules,
+        format!("{one}      - record: one\n        expr: vector(1)\n"),
+    )
+    .unwrap();
+    assert_eq!(reload(), (200, String::new()));
+    assert_eq!(rule_count(), 2);
+    assert_eq!(active_at(), before);
+
+    // A broken file: 500 with the position, the old rules stay.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up ==\n",
+    )
+    .unwrap();
+    let (status, body) = reload();
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("failed to reload config") && body.contains(":5:"),
+        "{body}"
+    );
+    assert_eq!(rule_count(), 2);
+
+    // SIGHUP reloads too.
+    std::fs::write(&rules, one).unwrap();
+    // SAFETY: kill(2) with the child's pid and a signal number.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGHUP);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rule_count() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload:\n{}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(active_at(), before);
+}

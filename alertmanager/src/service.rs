@@ -159,6 +159,29 @@ impl Alertmanager {
         Ok(self)
     }
 
+    /// Applies a new config (or none), keeping the alerts, the silences
+    /// and the notification log; groups are formed anew by the new routes.
+    pub fn reload(&mut self, config: Option<(Config, String)>, now_ms: i64) {
+        let (config, original) = config.unwrap_or_else(|| {
+            (
+                config::parse(NO_CONFIG).expect("the built-in config is valid"),
+                String::new(),
+            )
+        });
+        let log = crate::notify::nflog::NotificationLog::from_entries(
+            crate::notify::nflog::DEFAULT_RETENTION_MS,
+            self.pipeline.nflog().entries().cloned(),
+        );
+        let alerts: Vec<Stored> = self.pipeline.store().all().cloned().collect();
+        let mut pipeline = Pipeline::new(&config, self.pipeline.started_ms()).with_nflog(log);
+        pipeline.set_silences(self.silences.all().cloned().collect());
+        pipeline.insert(alerts, now_ms);
+        self.pipeline = pipeline;
+        self.inhibitor = Inhibitor::new(&config.inhibit_rules);
+        self.config = config;
+        self.original = original;
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -553,6 +576,20 @@ receivers:
             .unwrap()
             .contains("pager"));
         assert!(AlertFilter::from_params(&[("active".into(), "maybe".into())]).is_err());
+    }
+
+    #[test]
+    fn a_reload_keeps_alerts_and_silences() {
+        let mut am = am();
+        post(
+            &mut am,
+            r#"[{"labels": {"alertname": "Down", "severity": "page"}}]"#,
+        );
+        let text = "route:\n  receiver: other\nreceivers:\n  - name: other\n";
+        am.reload(Some((config::parse(text).unwrap(), text.into())), T + 1000);
+        let alerts = am.alerts_json(&AlertFilter::all(), T + 1000);
+        assert_eq!(alerts[0]["receivers"], json!([{"name": "other"}]));
+        assert_eq!(am.receivers_json(), json!([{"name": "other"}]));
     }
 
     #[test]

@@ -29,6 +29,15 @@ impl Rule {
         }
     }
 
+    /// Same definition (state aside): a reload keeps such a rule's state.
+    pub fn same_definition(&self, other: &Rule) -> bool {
+        match (self, other) {
+            (Rule::Alerting(a), Rule::Alerting(b)) => a.spec == b.spec,
+            (Rule::Recording(a), Rule::Recording(b)) => a.spec == b.spec,
+            _ => false,
+        }
+    }
+
     pub fn last_error(&self) -> Option<&str> {
         match self {
             Rule::Recording(r) => r.last_error.as_deref(),
@@ -85,6 +94,27 @@ impl Group {
             last_evaluation: None,
             rule_evaluations: vec![None; n],
         }
+    }
+
+    /// After a reload: every rule of `old` defined exactly as one of this
+    /// group's takes its place, with its alerts, series and timings, as
+    /// Prometheus keeps the state of unchanged rules.
+    pub fn adopt(&mut self, old: &mut Group) {
+        for i in 0..self.rules.len() {
+            let Some(j) = old
+                .rules
+                .iter()
+                .position(|r| r.same_definition(&self.rules[i]))
+            else {
+                continue;
+            };
+            let kept = old.rules.remove(j);
+            self.rules[i] = kept;
+            self.written[i] = old.written.remove(j);
+            self.last_sent[i] = old.last_sent.remove(j);
+            self.rule_evaluations[i] = old.rule_evaluations.remove(j);
+        }
+        self.last_evaluation = old.last_evaluation;
     }
 
     /// Evaluates every rule at `t_ms` (queries at `t_ms - query_offset`),

@@ -187,6 +187,27 @@ impl RuleManager {
         self.groups.is_empty()
     }
 
+    /// Replaces the rules with `new`'s, keeping the state (alerts and their
+    /// timers, written series, schedule) of every group that is still there
+    /// and every rule in it that did not change.
+    pub fn reload(&mut self, mut new: RuleManager) {
+        for group in &mut new.groups {
+            let Some(old) = self
+                .groups
+                .iter_mut()
+                .find(|o| o.file == group.file && o.group.name == group.group.name)
+            else {
+                continue;
+            };
+            group.group.adopt(&mut old.group);
+            group.restored = old.restored;
+            if old.group.interval_ms == group.group.interval_ms {
+                group.next_ms = old.next_ms;
+            }
+        }
+        *self = new;
+    }
+
     /// The first evaluation instant of each group at or after `now_ms`.
     fn schedule(&mut self, now_ms: i64) {
         for g in &mut self.groups {
@@ -374,6 +395,45 @@ mod tests {
         let rules = manager.rules_json();
         assert_eq!(rules["groups"][0]["file"], "node.yml");
         assert_eq!(rules["groups"][0]["rules"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_reload_keeps_the_state_of_unchanged_rules() {
+        let mut manager =
+            RuleManager::load(&[("node.yml".into(), FILE.into())], DEFAULT_INTERVAL).unwrap();
+        let engine = Engine::default();
+        let expander = TemplateExpander {
+            engine: None,
+            external_labels: Default::default(),
+            external_url: String::new(),
+        };
+        let first = manager.next_deadline(0).unwrap();
+        manager.eval_due(first, &engine, &Discard, &expander);
+        let active_at = manager.alerts_json()["alerts"][0]["activeAt"].clone();
+        // Same file with an extra rule: the alert keeps its timer.
+        let changed = FILE.replace(
+            "      - alert: InstanceDown",
+            "      - record: job:up:count\n        expr: count by (job) (up)\n      - alert: InstanceDown",
+        );
+        let reloaded =
+            RuleManager::load(&[("node.yml".into(), changed)], DEFAULT_INTERVAL).unwrap();
+        manager.reload(reloaded);
+        assert_eq!(
+            manager.rules_json()["groups"][0]["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(manager.alerts_json()["alerts"][0]["activeAt"], active_at);
+        // A changed alert starts over.
+        let edited = FILE.replace("for: 2m", "for: 3m");
+        manager
+            .reload(RuleManager::load(&[("node.yml".into(), edited)], DEFAULT_INTERVAL).unwrap());
+        assert!(manager.alerts_json()["alerts"]
+            .as_array()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
