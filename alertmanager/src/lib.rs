@@ -15,9 +15,8 @@
 //! - [`service`], [`api`]: the running Alertmanager and its routes
 //!   (Prometheus' `/api/v1/rules`/`alerts`, Alertmanager's API v2).
 //!
-//! Not yet: reload (SIGHUP, `/-/reload`), `ALERTS_FOR_STATE` restore after a
-//! restart, persisting the notification log, `promtool test rules` files,
-//! and the benchmarks. See ../ARCHITECTURE.md.
+//! Not yet: `promtool test rules` files, receivers other than webhook and
+//! email, and the benchmarks. See ../ARCHITECTURE.md.
 
 pub mod api;
 pub mod config;
