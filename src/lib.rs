@@ -7,6 +7,7 @@
 pub mod check;
 pub mod config;
 pub mod metrics_store;
+pub mod rule_test;
 pub mod server;
 pub mod span_metrics;
 pub mod telemetry;

@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: CheckCommand,
     },
+    /// Run rule unit tests (as `promtool test rules`).
+    Test {
+        #[command(subcommand)]
+        command: TestCommand,
+    },
     /// Tools for the metrics store's files.
     Tsdb {
         #[command(subcommand)]
@@ -155,6 +160,16 @@ enum CheckCommand {
 }
 
 #[derive(Subcommand)]
+enum TestCommand {
+    /// `promtool test rules` files: input series, evaluation times,
+    /// expected alerts and query results.
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TsdbCommand {
     /// Print a block's series, samples, bytes per sample and time range.
     Inspect {
@@ -176,6 +191,15 @@ fn main() -> ExitCode {
                 CheckCommand::Config { files } => vigil::check::config(&files),
             };
             return if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+        Command::Test {
+            command: TestCommand::Rules { files },
+        } => {
+            return if vigil::rule_test::rules(&files) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -38,6 +38,14 @@ impl Rule {
         }
     }
 
+    /// The alert name or the recorded series name.
+    pub fn name(&self) -> &str {
+        match self {
+            Rule::Recording(r) => &r.spec.record,
+            Rule::Alerting(r) => &r.spec.name,
+        }
+    }
+
     pub fn last_error(&self) -> Option<&str> {
         match self {
             Rule::Recording(r) => r.last_error.as_deref(),

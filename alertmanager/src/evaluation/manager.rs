@@ -257,6 +257,53 @@ impl RuleManager {
         outgoing
     }
 
+    /// Evaluates every group at `t_ms`, whatever its interval and schedule,
+    /// as `promtool test rules` does: groups named in `order` first, in
+    /// that order, then the others in file order. No `for` state is
+    /// restored. Returns each failing rule's name and error.
+    pub fn eval_all_at(
+        &mut self,
+        t_ms: i64,
+        order: &[String],
+        engine: &dyn QueryEngine,
+        appender: &dyn Appender,
+        expander: &dyn Expander,
+    ) -> Vec<(String, String)> {
+        let rank = |g: &Loaded| {
+            order
+                .iter()
+                .position(|name| *name == g.group.name)
+                .unwrap_or(order.len())
+        };
+        let mut indices: Vec<usize> = (0..self.groups.len()).collect();
+        indices.sort_by_key(|&i| rank(&self.groups[i]));
+        let mut errors = Vec::new();
+        for i in indices {
+            let g = &mut self.groups[i];
+            g.restored = true;
+            g.group.eval(engine, appender, expander, t_ms);
+            for rule in &g.group.rules {
+                if let Some(e) = rule.last_error() {
+                    errors.push((rule.name().to_string(), e.to_string()));
+                }
+            }
+        }
+        errors
+    }
+
+    /// The alerts of every alerting rule named `alertname`, in all groups.
+    pub fn alerts_named(&self, alertname: &str) -> Vec<&super::alerting::Alert> {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.group.rules)
+            .filter_map(|r| match r {
+                Rule::Alerting(a) if a.spec.name == alertname => Some(a),
+                _ => None,
+            })
+            .flat_map(|r| r.alerts())
+            .collect()
+    }
+
     /// `/api/v1/rules`'s `data`.
     pub fn rules_json(&self) -> Json {
         let groups: Vec<Json> = self

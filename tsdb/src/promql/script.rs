@@ -654,8 +654,9 @@ fn parse_go_number(text: &str) -> Option<f64> {
 }
 
 /// Parses `<series> <values>`: a selector literal with `=` only, then values
-/// in the expanding notation.
-fn parse_series_line(line: &str) -> Result<SeriesValues, String> {
+/// in the expanding notation. Also what `promtool test rules` files hold
+/// (`series:` and `values:`).
+pub fn parse_series_line(line: &str) -> Result<SeriesValues, String> {
     let (pairs, rest) = parse_series_labels(line)?;
     if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
         return Err(format!("unexpected {rest:?} after the series in {line:?}"));
