@@ -548,25 +548,35 @@ async fn run_notifications(
             let alerts = alerts.clone();
             let external_url = external_url.clone();
             tokio::task::spawn_blocking(move || {
-                let outcome = match outbound.integration {
-                    IntegrationKind::Webhook => receiver
-                        .webhook_configs
-                        .get(outbound.index)
-                        .ok_or_else(|| "webhook config gone".to_string())
-                        .and_then(|c| {
-                            alertmanager::notify::deliver::webhook(c, &outbound, &external_url)
-                        }),
-                    IntegrationKind::Email => receiver
-                        .email_configs
-                        .get(outbound.index)
-                        .ok_or_else(|| "email config gone".to_string())
-                        .and_then(|c| {
+                use alertmanager::notify::deliver::{self, Failure};
+                let attempt = || -> Result<(), Failure> {
+                    match outbound.integration {
+                        IntegrationKind::Webhook => {
+                            let c = receiver
+                                .webhook_configs
+                                .get(outbound.index)
+                                .ok_or_else(|| Failure::permanent("webhook config gone"))?;
+                            deliver::webhook(c, &outbound, &external_url)
+                        }
+                        IntegrationKind::Email => {
+                            let c = receiver
+                                .email_configs
+                                .get(outbound.index)
+                                .ok_or_else(|| Failure::permanent("email config gone"))?;
                             let notification = outbound.notification(&external_url, 0);
                             let rendered = alertmanager::notify::email::render(c, &notification)?;
-                            alertmanager::notify::email::send(c, &rendered)
-                                .map_err(|e| e.to_string())
-                        }),
+                            alertmanager::notify::email::send(c, &rendered).map_err(|e| Failure {
+                                retryable: e.retryable(),
+                                message: e.to_string(),
+                            })
+                        }
+                    }
                 };
+                let outcome = deliver::retrying(
+                    deliver::retry_budget(&outbound),
+                    std::thread::sleep,
+                    attempt,
+                );
                 match outcome {
                     Ok(()) => {
                         let now = traces::store::now_ns() / 1_000_000;
@@ -578,7 +588,7 @@ async fn run_notifications(
                         receiver = %outbound.receiver,
                         group = %outbound.group_key,
                         error = %e,
-                        "notification failed; retrying at the group's next flush"
+                        "notification failed; sending again at the group's next flush"
                     ),
                 }
             });

@@ -363,3 +363,165 @@ fn a_real_prometheus_delivers_firing_and_resolved_alerts_through_vigil() {
     assert_eq!(resolved["alerts"][0]["status"], "resolved");
     assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
 }
+
+/// A webhook receiver over TLS (Python's `ssl` with a certificate from a
+/// private CA made with `openssl`) that answers 503 to the first delivery:
+/// the notification arrives, verified against `tls_config.ca_file`, on a
+/// retry seconds later, not at the group's next flush a minute later.
+#[test]
+fn a_tls_webhook_that_fails_once_gets_the_notification_on_a_retry() {
+    let Some(openssl) = peer("openssl", "openssl") else {
+        return;
+    };
+    let Some(python) = common::python_with("ssl, http.server", "python3 (with ssl)") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &[
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=vigil-test-ca",
+            "-keyout",
+            &path("ca.key"),
+            "-out",
+            &path("ca.pem"),
+        ][..],
+        &ec,
+    ]
+    .concat());
+    run(&[
+        &[
+            "req",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &path("leaf.key"),
+            "-out",
+            &path("leaf.csr"),
+        ][..],
+        &ec,
+    ]
+    .concat());
+    std::fs::write(
+        dir.path().join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &path("leaf.csr"),
+        "-CA",
+        &path("ca.pem"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &path("leaf.ext"),
+        "-out",
+        &path("leaf.pem"),
+    ]);
+    let server_script = r#"
+import http.server, ssl, sys
+calls = 0
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        global calls
+        calls += 1
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 503 if calls == 1 else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        print(status, body.decode(), flush=True)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut hook = Command::new(python)
+        .args(["-c", server_script, &path("leaf.pem"), &path("leaf.key")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(hook.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send((Instant::now(), line));
+        }
+    });
+
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        format!(
+            "route:\n  receiver: hook\n  group_wait: 1s\n  group_interval: 1m\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: https://localhost:{port}/hook\n        http_config:\n          tls_config:\n            ca_file: {}\n",
+            path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--alertmanager.config", am_config.to_str().unwrap()],
+    );
+    let mut response = agent()
+        .post(&server.url("/api/v2/alerts"))
+        .header("Content-Type", "application/json")
+        .send(r#"[{"labels":{"alertname":"DiskFull","instance":"db-1"}}]"#)
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.body_mut().read_to_string().unwrap()
+    );
+
+    let receive = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no delivery within 30 s:\n{}", server.logs()))
+    };
+    let (first_at, first) = receive();
+    assert!(first.starts_with("503 "), "{first}");
+    let (second_at, second) = receive();
+    assert!(second.starts_with("200 "), "{second}");
+    let payload: serde_json::Value = serde_json::from_str(&second[4..]).unwrap();
+    assert_eq!(payload["alerts"][0]["labels"]["instance"], "db-1");
+    let gap = second_at - first_at;
+    assert!(
+        gap < Duration::from_secs(30),
+        "the retry came {gap:?} after the failure, not within the first backoff steps"
+    );
+    // Delivered once: nothing more within the backoff's next steps.
+    assert!(rx.recv_timeout(Duration::from_secs(3)).is_err());
+    let _ = hook.kill();
+    let _ = hook.wait();
+}

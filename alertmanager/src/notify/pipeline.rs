@@ -78,6 +78,9 @@ pub struct Outbound {
     /// instant: render the payload with it (see [`Outbound::notification`]),
     /// not with the delivery time.
     pub at_ms: i64,
+    /// The route's `group_interval`: failed attempts are retried within
+    /// part of it, before the group's next flush.
+    pub group_interval_ms: i64,
     group: GroupId,
     seq: u64,
     firing: BTreeSet<u64>,
@@ -326,6 +329,7 @@ impl Pipeline {
                     group_labels: flush.labels.clone(),
                     alerts: sent,
                     at_ms: now_ms,
+                    group_interval_ms: ms(route.group_interval),
                     group: flush.group.clone(),
                     seq: flush.seq,
                     firing: firing.clone(),
