@@ -94,6 +94,34 @@ fn restore(rule: &mut AlertingRule, engine: &dyn QueryEngine, t_ms: i64) {
     }
 }
 
+impl Loaded {
+    /// Evaluates the group at its last aligned instant not after `now_ms`
+    /// (it must be due; an instant missed by more than an interval is
+    /// skipped, as Prometheus counts missed iterations), restoring `for`
+    /// state first if it has not been.
+    fn eval_due(
+        &mut self,
+        now_ms: i64,
+        engine: &dyn QueryEngine,
+        appender: &dyn Appender,
+        expander: &dyn Expander,
+    ) -> Vec<OutgoingAlert> {
+        let due = self.next_ms.unwrap_or(now_ms);
+        let interval = self.group.interval_ms.max(1);
+        let missed = (now_ms - due) / interval;
+        let at = due + missed * interval;
+        if !self.restored {
+            self.restored = true;
+            for rule in self.group.rules.iter_mut().filter_map(Rule::alerting_mut) {
+                restore(rule, engine, at);
+            }
+        }
+        let outgoing = self.group.eval(engine, appender, expander, at);
+        self.next_ms = Some(at + interval);
+        outgoing
+    }
+}
+
 #[derive(Default)]
 pub struct RuleManager {
     groups: Vec<Loaded>,
@@ -227,7 +255,8 @@ impl RuleManager {
 
     /// Evaluates every group due at `now_ms` (each at its own aligned
     /// instant; an instant missed by more than an interval is skipped, as
-    /// Prometheus counts missed iterations) and returns the alerts to send.
+    /// Prometheus counts missed iterations), on all cores when several are
+    /// due, and returns the alerts to send.
     pub fn eval_due(
         &mut self,
         now_ms: i64,
@@ -236,25 +265,35 @@ impl RuleManager {
         expander: &dyn Expander,
     ) -> Vec<OutgoingAlert> {
         self.schedule(now_ms);
-        let mut outgoing = Vec::new();
-        for g in &mut self.groups {
-            let Some(due) = g.next_ms else { continue };
-            if due > now_ms {
-                continue;
+        let due: Vec<&mut Loaded> = self
+            .groups
+            .iter_mut()
+            .filter(|g| g.next_ms.is_some_and(|due| due <= now_ms))
+            .collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(due.len());
+        if workers <= 1 {
+            let mut outgoing = Vec::new();
+            for g in due {
+                outgoing.extend(g.eval_due(now_ms, engine, appender, expander));
             }
-            let interval = g.group.interval_ms.max(1);
-            let missed = (now_ms - due) / interval;
-            let at = due + missed * interval;
-            if !g.restored {
-                g.restored = true;
-                for rule in g.group.rules.iter_mut().filter_map(Rule::alerting_mut) {
-                    restore(rule, engine, at);
-                }
-            }
-            outgoing.extend(g.group.eval(engine, appender, expander, at));
-            g.next_ms = Some(at + interval);
+            return outgoing;
         }
-        outgoing
+        // Groups are independent (as Prometheus runs each in its own
+        // goroutine): the due ones are shared out over the cores.
+        let queue = parking_lot::Mutex::new(due.into_iter());
+        let outgoing = parking_lot::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let Some(g) = queue.lock().next() else { return };
+                    let sent = g.eval_due(now_ms, engine, appender, expander);
+                    outgoing.lock().extend(sent);
+                });
+            }
+        });
+        outgoing.into_inner()
     }
 
     /// Evaluates every group at `t_ms`, whatever its interval and schedule,
@@ -442,6 +481,54 @@ mod tests {
         let rules = manager.rules_json();
         assert_eq!(rules["groups"][0]["file"], "node.yml");
         assert_eq!(rules["groups"][0]["rules"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn groups_due_together_are_all_evaluated_each_at_its_own_instant() {
+        let files: Vec<(String, String)> = (0..8)
+            .map(|i| {
+                (
+                    format!("node-{i}.yml"),
+                    FILE.replace("name: node", &format!("name: node-{i}")),
+                )
+            })
+            .collect();
+        let mut manager = RuleManager::load(&files, DEFAULT_INTERVAL).unwrap();
+        let engine = Engine::default();
+        let expander = TemplateExpander {
+            engine: None,
+            external_labels: Default::default(),
+            external_url: String::new(),
+        };
+        let start = 1_700_000_000_000;
+        manager.next_deadline(start);
+        let end = start + 60_000;
+        assert!(manager
+            .eval_due(end, &engine, &Discard, &expander)
+            .is_empty());
+        let mut instants: Vec<i64> = engine
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(q, _)| q == "up == 0")
+            .map(|(_, t)| *t)
+            .collect();
+        assert_eq!(instants.len(), 8, "every group ran once");
+        instants.sort();
+        instants.dedup();
+        assert!(instants.len() > 1, "groups keep their own offsets");
+        assert!(instants.iter().all(|t| (start..=end).contains(t)));
+        // Two intervals later every group's alert has fired and is sent.
+        manager.eval_due(end + 60_000, &engine, &Discard, &expander);
+        let sent = manager.eval_due(end + 120_000, &engine, &Discard, &expander);
+        assert_eq!(sent.len(), 8);
+        assert_eq!(
+            manager
+                .next_deadline(end + 120_000)
+                .map(|d| d > end + 120_000),
+            Some(true)
+        );
     }
 
     #[test]

@@ -65,9 +65,6 @@ pub struct RuleGroup {
     /// Added to every rule's labels (rule labels win).
     pub labels: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
-    /// Position of the group's mapping (its first key), 1-based.
-    pub line: usize,
-    pub column: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -78,9 +75,6 @@ pub struct Rule {
     /// The expression, parsed.
     pub parsed: promql_parser::parser::Expr,
     pub labels: BTreeMap<String, String>,
-    /// Position of the rule's mapping (its first key), 1-based.
-    pub line: usize,
-    pub column: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,18 +130,8 @@ pub fn parse(text: &str, file: &str) -> Result<RuleFile, Vec<RuleError>> {
         Vec::new()
     };
     if errors.is_empty() {
-        let mut groups = groups;
-        // Positions are cheap to find only per node; fill them in for the
-        // parsed file too (one probe per group and rule).
-        for (j, g) in groups.iter_mut().enumerate() {
-            let gp = vec![Seg::Key("groups".into()), Seg::Index(j)];
-            (g.line, g.column) = locate(text, &gp).unwrap_or((0, 0));
-            for (i, r) in g.rules.iter_mut().enumerate() {
-                let mut rp = gp.clone();
-                rp.extend([Seg::Key("rules".into()), Seg::Index(i)]);
-                (r.line, r.column) = locate(text, &rp).unwrap_or((0, 0));
-            }
-        }
+        // Positions are found by parsing again up to the node (`locate`):
+        // only errors pay for that, once each.
         return Ok(RuleFile { groups });
     }
     Err(errors
@@ -570,8 +554,6 @@ fn validate(raw: &RawFile, errors: &mut Vec<Pending>) -> Vec<RuleGroup> {
             limit: g.limit,
             labels: g.labels.clone(),
             rules,
-            line: 0,
-            column: 0,
         });
     }
     groups
@@ -741,8 +723,6 @@ fn validate_rule(
         expr: r.expr.clone(),
         parsed: parsed?,
         labels: r.labels.clone(),
-        line: 0,
-        column: 0,
     })
 }
 
