@@ -24,6 +24,14 @@ pub struct FileConfig {
     pub rule_files: Vec<String>,
     /// Prometheus' `global.evaluation_interval`, e.g. `30s`.
     pub evaluation_interval: Option<String>,
+    /// Prometheus' `global.external_labels`: added to the alerts Vigil's
+    /// rules send (where the alert does not have the label) and shown to
+    /// templates as `$externalLabels`.
+    #[serde(default)]
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// The URL Vigil is reached at (`--web.external-url`): in
+    /// notifications, alerts' generator URLs and `$externalURL`.
+    pub external_url: Option<String>,
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
 }

@@ -138,6 +138,10 @@ struct ServeArgs {
     /// An Alertmanager config file; without one, alerts are kept, not sent.
     #[arg(long = "alertmanager.config")]
     alertmanager_config: Option<PathBuf>,
+    /// The URL users reach Vigil at (behind a proxy, say): used in
+    /// notifications' links and `$externalURL` [default: http://<listen>]
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
     /// Where OTLP/gRPC is served besides the main port; `off` disables it.
     #[arg(long = "otlp.grpc-listen")]
     otlp_grpc_listen: Option<String>,
@@ -311,6 +315,8 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
         .alertmanager_config
         .clone()
         .or(file.alertmanager.config_file.clone());
+    options.external_labels = file.external_labels.clone();
+    options.external_url = args.external_url.clone().or(file.external_url.clone());
     options.rule_files = file.rule_files.clone();
     options.rule_files.extend(args.rule_files.iter().cloned());
     if let Some(text) = &file.evaluation_interval {
@@ -348,7 +354,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("vigil")
         .build()?;
-    runtime.block_on(serve(options))
+    let result = runtime.block_on(serve(options));
+    // The stores are flushed by now. What still runs on blocking threads
+    // is notification deliveries (retrying for minutes when a receiver is
+    // down): they are not waited for, and being unlogged they are sent
+    // again after the next start.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn inspect(dir: &std::path::Path, list_series: bool) -> anyhow::Result<()> {

@@ -39,6 +39,11 @@ pub struct ServeOptions {
     pub rule_files: Vec<String>,
     /// Prometheus' global `evaluation_interval`.
     pub evaluation_interval: Duration,
+    /// Prometheus' `global.external_labels`.
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// Where users reach Vigil (`--web.external-url`); `http://<listen>`
+    /// when unset.
+    pub external_url: Option<String>,
     /// An Alertmanager config; without one, alerts are kept but not sent.
     pub alertmanager_config: Option<PathBuf>,
     /// How often compaction and retention run.
@@ -61,6 +66,8 @@ impl Default for ServeOptions {
             span_metrics_interval: Duration::from_secs(15),
             rule_files: Vec::new(),
             evaluation_interval: alertmanager::evaluation::manager::DEFAULT_INTERVAL,
+            external_labels: Default::default(),
+            external_url: None,
             alertmanager_config: None,
             maintenance_interval: Duration::from_secs(60),
         }
@@ -276,7 +283,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         rules.clone(),
         metrics_store,
         alerts.clone(),
-        format!("http://{}", options.listen),
+        RuleContext {
+            external_labels: options.external_labels.clone(),
+            external_url: external_url(&options),
+        },
         stop_rx.clone(),
     ));
     let notifier = tokio::spawn(run_notifications(alerts.clone(), stop_rx.clone()));
@@ -480,10 +490,10 @@ fn open_alertmanager(
     alertmanager::service::Alertmanager::new(
         config,
         silences,
-        format!("http://{}", options.listen),
+        external_url(options),
         traces::store::now_ns() / 1_000_000,
     )
-    .with_nflog_file(&dir.join("nflog.json"))
+    .with_nflog_file(&dir.join("nflog.jsonl"))
     .map_err(anyhow::Error::msg)
 }
 
@@ -580,7 +590,8 @@ async fn run_notifications(
                 match outcome {
                     Ok(()) => {
                         let now = traces::store::now_ns() / 1_000_000;
-                        if let Err(e) = alerts.lock().mark_sent(&outbound, now) {
+                        let logged = alerts.lock().mark_sent(&outbound, now);
+                        if let Err(e) = logged.commit() {
                             error!(error = %e, "cannot write the notification log; a restart may send this again");
                         }
                     }
@@ -598,18 +609,38 @@ async fn run_notifications(
 
 /// Evaluates rule groups at their instants against the metrics store, and
 /// hands the alerts they produce to the Alertmanager in-process.
+/// `--web.external-url`, or where Vigil listens; without a trailing `/`.
+fn external_url(options: &ServeOptions) -> String {
+    options
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", options.listen))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// What rule evaluation knows of the installation, as Prometheus' global
+/// config and flags give it.
+struct RuleContext {
+    external_labels: std::collections::BTreeMap<String, String>,
+    external_url: String,
+}
+
 async fn run_rules(
     rules: alertmanager::api::SharedRules,
     store: Arc<crate::metrics_store::MetricsStore>,
     alerts: alertmanager::api::v2::SharedAlertmanager,
-    generator_url: String,
+    context: RuleContext,
     mut stop: watch::Receiver<bool>,
 ) {
     let expander = Arc::new(alertmanager::evaluation::manager::TemplateExpander {
         engine: Some(store.clone()),
-        external_labels: Default::default(),
-        external_url: String::new(),
+        external_labels: context.external_labels.clone(),
+        external_url: context.external_url.clone(),
     });
+    let generator_url = format!("{}/graph", context.external_url);
+    let external_labels: Arc<Vec<(String, String)>> =
+        Arc::new(context.external_labels.into_iter().collect());
     loop {
         let now = traces::store::now_ns() / 1_000_000;
         // No rules (yet: a reload may bring some): look again in a second.
@@ -619,12 +650,13 @@ async fn run_rules(
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        let (rules, store, expander, alerts, generator_url) = (
+        let (rules, store, expander, alerts, generator_url, external_labels) = (
             rules.clone(),
             store.clone(),
             expander.clone(),
             alerts.clone(),
             generator_url.clone(),
+            external_labels.clone(),
         );
         let outcome = tokio::task::spawn_blocking(move || {
             let now = traces::store::now_ns() / 1_000_000;
@@ -632,7 +664,7 @@ async fn run_rules(
             if !outgoing.is_empty() {
                 alerts
                     .lock()
-                    .receive_rule_alerts(outgoing, &generator_url, now);
+                    .receive_rule_alerts(outgoing, &generator_url, &external_labels, now);
             }
         })
         .await;

@@ -287,7 +287,7 @@ fn a_restart_does_not_send_again_what_was_sent() {
     wait_for(&notifications, |p| p["groupLabels"]["alertname"] == "Once");
     // The delivery is recorded once the receiver has answered: wait for the
     // log on disk (a kill before it means at-least-once, as in Alertmanager).
-    let log = data.join("alertmanager/nflog.json");
+    let log = data.join("alertmanager/nflog.jsonl");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read(&log).map_or(true, |b| b.len() < 10) {
         assert!(
@@ -524,4 +524,70 @@ server.serve_forever()
     assert!(rx.recv_timeout(Duration::from_secs(3)).is_err());
     let _ = hook.kill();
     let _ = hook.wait();
+}
+
+/// Prometheus' `global.external_labels` (in Vigil's config file) and
+/// `--web.external-url`: templates see them, rule alerts carry the labels
+/// they lack, and notifications link to the external URL.
+#[test]
+fn external_labels_and_url_reach_templates_and_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, notifications) = webhook();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(&am_config, config(port)).unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"groups:
+  - name: always
+    interval: 1s
+    rules:
+      - alert: AlwaysFiring
+        expr: vector(1)
+        labels:
+          region: rule-wins
+        annotations:
+          where: "{{ $externalLabels.cluster }} at {{ $externalURL }}"
+"#,
+    )
+    .unwrap();
+    let config_file = dir.path().join("vigil.yml");
+    std::fs::write(
+        &config_file,
+        "external_labels:\n  cluster: eu-1\n  region: eu\nexternal_url: https://file.example.com\n",
+    )
+    .unwrap();
+    let _server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config_file.to_str().unwrap(),
+            "--web.external-url",
+            "https://vigil.example.com/",
+            "--alertmanager.config",
+            am_config.to_str().unwrap(),
+            "--rules.file",
+            rules.to_str().unwrap(),
+        ],
+    );
+    let payload = wait_for(&notifications, |p| {
+        p["groupLabels"]["alertname"] == "AlwaysFiring"
+    });
+    assert_eq!(payload["externalURL"], "https://vigil.example.com");
+    let alert = &payload["alerts"][0];
+    assert_eq!(
+        alert["labels"],
+        serde_json::json!({"alertname": "AlwaysFiring", "cluster": "eu-1", "region": "rule-wins"})
+    );
+    assert_eq!(
+        alert["annotations"]["where"],
+        "eu-1 at https://vigil.example.com"
+    );
+    assert!(
+        alert["generatorURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://vigil.example.com/graph"),
+        "{alert}"
+    );
 }

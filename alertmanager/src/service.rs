@@ -9,8 +9,10 @@
 //! receiver that has no integrations.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
 
 use crate::config::{self, Config};
@@ -18,6 +20,8 @@ use crate::dispatch::inhibit::Inhibitor;
 use crate::dispatch::matcher::{parse_matchers, LabelSet, Matcher};
 use crate::evaluation::group::OutgoingAlert;
 use crate::notify::alert::{fingerprint_hex, Alert};
+use crate::notify::nflog::Entry;
+use crate::notify::nflog_file::NflogFile;
 use crate::notify::pipeline::{Outbound, Pipeline};
 use crate::notify::store::{parse_postable, Stored};
 use crate::notify::webhook::rfc3339;
@@ -26,10 +30,24 @@ use crate::silences::{silence_json, PostableSilence, Silences, SilencesError};
 /// What runs without a config: one receiver, no integrations.
 const NO_CONFIG: &str = "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n";
 
+/// A delivery's notification log entry, to be put on disk.
+pub struct LogWrite(Option<(Arc<Mutex<NflogFile>>, Entry)>);
+
+impl LogWrite {
+    /// Appends the entry to the log file and waits for the disk; a no-op
+    /// without a log file.
+    pub fn commit(self) -> std::io::Result<()> {
+        match self.0 {
+            Some((file, entry)) => file.lock().append(&entry),
+            None => Ok(()),
+        }
+    }
+}
+
 pub struct Alertmanager {
     config: Config,
     /// Where the notification log is kept (none: in memory only).
-    nflog_path: Option<std::path::PathBuf>,
+    nflog_file: Option<Arc<Mutex<NflogFile>>>,
     /// The config file's text, for `/api/v2/status`.
     original: String,
     pipeline: Pipeline,
@@ -124,7 +142,7 @@ impl Alertmanager {
         pipeline.set_silences(silences.all().cloned().collect());
         Alertmanager {
             inhibitor: Inhibitor::new(&config.inhibit_rules),
-            nflog_path: None,
+            nflog_file: None,
             config,
             original,
             pipeline,
@@ -137,16 +155,7 @@ impl Alertmanager {
     /// Keeps the notification log in `path`, loading what an earlier run
     /// wrote there: a restart does not send again what was sent.
     pub fn with_nflog_file(mut self, path: &std::path::Path) -> Result<Alertmanager, String> {
-        let entries: Vec<crate::notify::nflog::Entry> = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{} is corrupt: {e}; move it away to start with an empty notification log",
-                    path.display()
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
+        let (file, entries) = NflogFile::open(path)?;
         let log = crate::notify::nflog::NotificationLog::from_entries(
             crate::notify::nflog::DEFAULT_RETENTION_MS,
             entries,
@@ -155,7 +164,7 @@ impl Alertmanager {
         let silences: Vec<_> = self.silences.all().cloned().collect();
         self.pipeline = Pipeline::new(&self.config, started).with_nflog(log);
         self.pipeline.set_silences(silences);
-        self.nflog_path = Some(path.to_path_buf());
+        self.nflog_file = Some(Arc::new(Mutex::new(file)));
         Ok(self)
     }
 
@@ -200,21 +209,30 @@ impl Alertmanager {
     }
 
     /// Alerts from Vigil's own rules, in-process.
+    /// `external_labels` are added where an alert lacks them, as
+    /// Prometheus' notifier adds its external labels.
     pub fn receive_rule_alerts(
         &mut self,
         alerts: Vec<OutgoingAlert>,
         generator_url: &str,
+        external_labels: &[(String, String)],
         now_ms: i64,
     ) {
         let stored = alerts
             .into_iter()
             .map(|a| Stored {
                 alert: Alert {
-                    labels: a
-                        .labels
-                        .iter()
-                        .map(|l| (l.name.clone(), l.value.clone()))
-                        .collect(),
+                    labels: {
+                        let mut labels: LabelSet = a
+                            .labels
+                            .iter()
+                            .map(|l| (l.name.clone(), l.value.clone()))
+                            .collect();
+                        for (name, value) in external_labels {
+                            labels.entry(name.clone()).or_insert_with(|| value.clone());
+                        }
+                        labels
+                    },
                     annotations: a.annotations.into_iter().collect(),
                     starts_at: a.starts_at,
                     ends_at: a.ends_at,
@@ -235,16 +253,14 @@ impl Alertmanager {
         self.pipeline.tick(now_ms)
     }
 
-    /// Records a delivery; with a log file, the log is on disk when this
-    /// returns.
-    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) -> std::io::Result<()> {
-        self.pipeline.mark_sent(sent, now_ms);
-        let Some(path) = &self.nflog_path else {
-            return Ok(());
-        };
-        let entries: Vec<&crate::notify::nflog::Entry> = self.pipeline.nflog().entries().collect();
-        let bytes = serde_json::to_vec(&entries).map_err(std::io::Error::other)?;
-        crate::persist::write_atomically(path, &bytes)
+    /// Records a delivery in the notification log in memory. With a log
+    /// file, the delivery is on disk once the returned [`LogWrite`] is
+    /// committed: commit it after releasing the lock around this
+    /// Alertmanager, so other work does not wait for the fsync.
+    #[must_use = "commit the LogWrite to put the delivery on disk"]
+    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) -> LogWrite {
+        let entry = self.pipeline.mark_sent(sent, now_ms);
+        LogWrite(self.nflog_file.clone().zip(entry))
     }
 
     pub fn silences(&self) -> &Silences {
@@ -271,9 +287,19 @@ impl Alertmanager {
         Ok(())
     }
 
-    /// Drops old resolved alerts, old silences and old log entries.
+    /// Drops old resolved alerts, old silences and old log entries, and
+    /// compacts the log file when it has grown well past what is live.
     pub fn gc(&mut self, now_ms: i64) -> Result<(), SilencesError> {
         self.pipeline.gc(now_ms);
+        if let Some(file) = &self.nflog_file {
+            let mut file = file.lock();
+            let log = self.pipeline.nflog();
+            if file.needs_compaction(log.len()) {
+                if let Err(e) = file.compact(log.entries()) {
+                    tracing::warn!(error = %e, "cannot compact the notification log file; it keeps growing until this succeeds");
+                }
+            }
+        }
         self.silences.gc(instant(now_ms))?;
         self.pipeline
             .set_silences(self.silences.all().cloned().collect());

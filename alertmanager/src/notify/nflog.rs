@@ -73,7 +73,7 @@ impl NotificationLog {
         }
     }
 
-    /// Rebuilds a log from saved entries (persistence comes later).
+    /// Rebuilds a log from saved entries (`nflog_file`).
     pub fn from_entries(retention_ms: i64, entries: impl IntoIterator<Item = Entry>) -> Self {
         NotificationLog {
             retention_ms,
@@ -119,14 +119,14 @@ impl NotificationLog {
         resolved: BTreeSet<u64>,
         expiry_ms: i64,
         now_ms: i64,
-    ) {
+    ) -> Option<&Entry> {
         let key = (group_key.to_string(), receiver.clone());
         if self
             .entries
             .get(&key)
             .is_some_and(|prev| prev.timestamp_ms > now_ms)
         {
-            return;
+            return None;
         }
         let keep = if expiry_ms > 0 && self.retention_ms > expiry_ms {
             expiry_ms
@@ -134,7 +134,7 @@ impl NotificationLog {
             self.retention_ms
         };
         self.entries.insert(
-            key,
+            key.clone(),
             Entry {
                 receiver: receiver.clone(),
                 group_key: group_key.to_string(),
@@ -144,6 +144,7 @@ impl NotificationLog {
                 expires_at_ms: now_ms.saturating_add(keep),
             },
         );
+        self.entries.get(&key)
     }
 
     /// Drops the entries expired at `now_ms`; returns how many.

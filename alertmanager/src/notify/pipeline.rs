@@ -33,7 +33,7 @@ use crate::dispatch::matcher::LabelSet;
 use crate::dispatch::route::Route;
 use crate::dispatch::silence::Silence;
 use crate::notify::alert::Alert;
-use crate::notify::nflog::{needs_update, NotificationLog, ReceiverKey};
+use crate::notify::nflog::{needs_update, Entry, NotificationLog, ReceiverKey};
 use crate::notify::store::{AlertStore, Stored};
 use crate::notify::webhook::Notification;
 
@@ -349,21 +349,26 @@ impl Pipeline {
     /// log gets the firing and resolved sets of the notification, stamped
     /// `now_ms`; when every delivery of the flush has succeeded, its
     /// resolved alerts leave the group.
-    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) {
+    /// Returns the new log entry (to be persisted), if one was written.
+    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) -> Option<Entry> {
         let rk = ReceiverKey {
             receiver: sent.receiver.clone(),
             integration: sent.integration.as_str().to_string(),
             index: sent.index,
         };
-        self.nflog.log(
-            &rk,
-            &sent.group_key,
-            sent.firing.clone(),
-            sent.resolved.clone(),
-            sent.repeat_ms.saturating_mul(2),
-            now_ms,
-        );
+        let entry = self
+            .nflog
+            .log(
+                &rk,
+                &sent.group_key,
+                sent.firing.clone(),
+                sent.resolved.clone(),
+                sent.repeat_ms.saturating_mul(2),
+                now_ms,
+            )
+            .cloned();
         self.groups.ack(&sent.group, sent.seq);
+        entry
     }
 
     /// Alertmanager's periodic GC: drops alerts resolved before `now_ms`
