@@ -124,14 +124,14 @@ pub struct YearRange {
     pub end: i32,
 }
 
-/// The zone an interval is evaluated in. Alertmanager accepts any IANA name
-/// (Go's `time.LoadLocation`); here only `UTC` and `Local` (the machine's
-/// zone) are known: IANA zones need a time zone database (e.g. the
-/// `chrono-tz` crate, or reading the system zoneinfo files).
+/// The zone an interval is evaluated in: any IANA name, as Go's
+/// `time.LoadLocation` takes it (from `chrono-tz`'s copy of the time zone
+/// database), `UTC`, or `Local` (the machine's zone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Location {
     Utc,
     Local,
+    Zone(chrono_tz::Tz),
 }
 
 impl TryFrom<String> for Location {
@@ -141,9 +141,10 @@ impl TryFrom<String> for Location {
             // Go's LoadLocation: "" and "UTC" are UTC, "Local" is the local zone.
             "" | "UTC" => Ok(Location::Utc),
             "Local" => Ok(Location::Local),
-            _ => Err(format!(
-                "unknown time zone {s}: only UTC and Local are supported (no time zone database)"
-            )),
+            name => name
+                .parse::<chrono_tz::Tz>()
+                .map(Location::Zone)
+                .map_err(|_| format!("unknown time zone {name}")),
         }
     }
 }

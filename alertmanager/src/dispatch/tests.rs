@@ -703,6 +703,13 @@ time_intervals:
           - start_time: '22:00'
             end_time: '24:00'
         location: UTC
+  - name: berlin-office
+    time_intervals:
+      - times:
+          - start_time: '09:00'
+            end_time: '17:00'
+        weekdays: ['monday:friday']
+        location: Europe/Berlin
   - name: late-feb
     time_intervals:
       - days_of_month: ['30:31']
@@ -765,6 +772,15 @@ fn golden_time_intervals() {
     assert!(c("late-feb", at(2024, 3, 30, 0, 0)));
     assert!(!c("late-feb", at(2024, 3, 29, 0, 0)));
 
+    // Berlin is UTC+2 in May (summer time) and UTC+1 in January.
+    assert!(c("berlin-office", at(2024, 5, 1, 7, 0)));
+    assert!(!c("berlin-office", at(2024, 5, 1, 6, 59)));
+    assert!(!c("berlin-office", at(2024, 5, 1, 15, 0)));
+    assert!(c("berlin-office", at(2024, 1, 15, 15, 59)));
+    assert!(!c("berlin-office", at(2024, 1, 15, 7, 30)));
+    // Noon on a Saturday in Berlin.
+    assert!(!c("berlin-office", at(2024, 5, 4, 10, 0)));
+
     assert!(c("legacy-lunch", at(2024, 5, 1, 12, 30)));
     assert!(!c("legacy-lunch", at(2024, 5, 1, 13, 0)));
 }
@@ -816,8 +832,8 @@ fn time_interval_parse_errors() {
         e.contains("both start and end times must be provided"),
         "{e}"
     );
-    let e = bad("location: Europe/Berlin");
-    assert!(e.contains("unknown time zone Europe/Berlin"), "{e}");
+    let e = bad("location: Europe/Atlantis");
+    assert!(e.contains("unknown time zone Europe/Atlantis"), "{e}");
     let e = bad("hours: ['1']");
     assert!(e.contains("unknown field `hours`"), "{e}");
 }

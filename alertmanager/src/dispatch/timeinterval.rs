@@ -13,6 +13,7 @@ pub fn contains(interval: &TimeInterval, instant: DateTime<Utc>) -> bool {
     let t: NaiveDateTime = match interval.location {
         None | Some(Location::Utc) => instant.naive_utc(),
         Some(Location::Local) => instant.with_timezone(&Local).naive_local(),
+        Some(Location::Zone(zone)) => instant.with_timezone(&zone).naive_local(),
     };
     if let Some(times) = &interval.times {
         let minute = t.hour() * 60 + t.minute();
