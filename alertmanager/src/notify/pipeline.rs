@@ -346,11 +346,19 @@ impl Pipeline {
     }
 
     /// Records a successful delivery (`SetNotifiesStage`): the notification
-    /// log gets the firing and resolved sets of the notification, stamped
-    /// `now_ms`; when every delivery of the flush has succeeded, its
-    /// resolved alerts leave the group.
-    /// Returns the new log entry (to be persisted), if one was written.
-    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) -> Option<Entry> {
+    /// log gets the firing and resolved sets of the notification; when every
+    /// delivery of the flush has succeeded, its resolved alerts leave the
+    /// group. Returns the new log entry (to be persisted), if one was
+    /// written.
+    ///
+    /// The entry is stamped with the flush instant, not the delivery's
+    /// end (`_now_ms`): a slow delivery of an older flush that completes
+    /// after a newer one must not replace the newer flush's entry (the log
+    /// keeps the newest stamp), or the group would be notified again.
+    /// Alertmanager avoids the race by flushing a group only after its
+    /// previous notification finished; here deliveries of one group may
+    /// overlap when one outlasts the group interval.
+    pub fn mark_sent(&mut self, sent: &Outbound, _now_ms: i64) -> Option<Entry> {
         let rk = ReceiverKey {
             receiver: sent.receiver.clone(),
             integration: sent.integration.as_str().to_string(),
@@ -364,7 +372,7 @@ impl Pipeline {
                 sent.firing.clone(),
                 sent.resolved.clone(),
                 sent.repeat_ms.saturating_mul(2),
-                now_ms,
+                sent.at_ms,
             )
             .cloned();
         self.groups.ack(&sent.group, sent.seq);

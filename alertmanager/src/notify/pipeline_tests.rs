@@ -477,3 +477,22 @@ fn old_alert_flushes_at_once_and_payload_uses_flush_instant() {
     let p = payload(&s.outbound[1].notification("", 0));
     assert_eq!(p["status"], "resolved");
 }
+
+#[test]
+fn a_slow_delivery_of_an_older_flush_does_not_replace_a_newer_ones_log_entry() {
+    let mut s = Sim::new(BASE);
+    s.fail = true; // deliveries are completed by hand below
+    s.fire(0, A);
+    s.advance(30 * S);
+    s.fire(M, B);
+    s.advance(5 * M + 30 * S);
+    assert_eq!(s.take(), ["30s team/0 a+", "5m30s team/0 a+ b+"]);
+    let (first, second) = (s.outbound[0].clone(), s.outbound[1].clone());
+    // The second flush's delivery ends first; the first one's, stuck in
+    // retries, ends later.
+    s.p.mark_sent(&second, T0 + 5 * M + 31 * S);
+    s.p.mark_sent(&first, T0 + 5 * M + 40 * S);
+    s.fail = false;
+    s.advance(30 * M);
+    assert!(s.take().is_empty(), "a+ b+ was logged as sent");
+}
