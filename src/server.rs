@@ -595,12 +595,15 @@ async fn run_notifications(
                             error!(error = %e, "cannot write the notification log; a restart may send this again");
                         }
                     }
-                    Err(e) => warn!(
-                        receiver = %outbound.receiver,
-                        group = %outbound.group_key,
-                        error = %e,
-                        "notification failed; sending again at the group's next flush"
-                    ),
+                    Err(e) => {
+                        alerts.lock().mark_failed(&outbound);
+                        warn!(
+                            receiver = %outbound.receiver,
+                            group = %outbound.group_key,
+                            error = %e,
+                            "notification failed; sending again at the group's next flush"
+                        )
+                    }
                 }
             });
         }

@@ -263,6 +263,12 @@ impl Alertmanager {
         LogWrite(self.nflog_file.clone().zip(entry))
     }
 
+    /// Records a delivery that failed after its retries; its alerts go
+    /// out again at the group's next flush.
+    pub fn mark_failed(&mut self, failed: &Outbound) {
+        self.pipeline.mark_failed(failed);
+    }
+
     pub fn silences(&self) -> &Silences {
         &self.silences
     }

@@ -33,6 +33,7 @@ pub struct GroupId {
 #[derive(Clone, Debug)]
 struct Pending {
     seq: u64,
+    flushed_ms: i64,
     outstanding: usize,
     resolved: Vec<(u64, i64)>,
 }
@@ -86,6 +87,14 @@ pub struct Aggregator {
     seq: u64,
 }
 
+/// How long a flush may stay undelivered before the group flushes again
+/// anyway (a delivery that never reported back): twice the group interval,
+/// at least a minute. Deliveries end well before: their retries stop
+/// within the interval, each attempt within its timeout.
+pub fn abandon_after(group_interval_ms: i64) -> i64 {
+    group_interval_ms.saturating_mul(2).max(60_000)
+}
+
 fn ms(d: crate::config::Duration) -> i64 {
     i64::try_from(d.0.as_millis()).unwrap_or(i64::MAX)
 }
@@ -129,12 +138,24 @@ impl Aggregator {
 
     /// Fires the timers due at `now_ms`: each such group hands out its
     /// alerts and its next flush is set `group_interval` after `now_ms`
-    /// (Alertmanager resets the timer when it fires). A flush still
-    /// unacknowledged from before is abandoned (its delivery failed).
+    /// (Alertmanager resets the timer when it fires). A group whose
+    /// previous flush is still being delivered waits for it (see
+    /// [`Aggregator::fail`]); one unacknowledged for longer than
+    /// [`abandon_after`] is given up.
     pub fn flush_due(&mut self, now_ms: i64) -> Vec<Flush> {
         let mut out = Vec::new();
         for g in self.groups.values_mut() {
             if g.next_flush_ms > now_ms || g.alerts.is_empty() {
+                continue;
+            }
+            if g.pending.as_ref().is_some_and(|p| {
+                p.outstanding > 0 && now_ms - p.flushed_ms < abandon_after(g.group_interval_ms)
+            }) {
+                // The previous notification is still being delivered:
+                // flushing now could log an older set after a newer one or
+                // send the same alerts twice. Look again shortly, as
+                // Alertmanager flushes a group once its previous flush ends.
+                g.next_flush_ms = now_ms.saturating_add(g.group_interval_ms.min(1000));
                 continue;
             }
             g.next_flush_ms = now_ms.saturating_add(g.group_interval_ms);
@@ -144,6 +165,7 @@ impl Aggregator {
             alerts.sort_by(alert_order);
             g.pending = Some(Pending {
                 seq: self.seq,
+                flushed_ms: now_ms,
                 outstanding: usize::MAX,
                 resolved: alerts
                     .iter()
@@ -175,6 +197,16 @@ impl Aggregator {
         }
         if outstanding == 0 {
             self.succeed(group);
+        }
+    }
+
+    /// A delivery of the flush `seq` of `group` failed for good: the flush
+    /// is over, its alerts stay for the next one.
+    pub fn fail(&mut self, group: &GroupId, seq: u64) {
+        if let Some(g) = self.groups.get_mut(group) {
+            if g.pending.as_ref().is_some_and(|p| p.seq == seq) {
+                g.pending = None;
+            }
         }
     }
 

@@ -379,6 +379,12 @@ impl Pipeline {
         entry
     }
 
+    /// Records a delivery that failed after its retries: the group may
+    /// flush again (its alerts are sent at its next flush).
+    pub fn mark_failed(&mut self, failed: &Outbound) {
+        self.groups.fail(&failed.group, failed.seq);
+    }
+
     /// Alertmanager's periodic GC: drops alerts resolved before `now_ms`
     /// from the store (groups keep their own copies until flushed) and
     /// expired notification log entries. Returns (alerts, entries) dropped.

@@ -66,6 +66,21 @@ fn render(o: &Outbound) -> String {
     )
 }
 
+/// An alert firing from `t`, as a sender posts it.
+fn firing(pairs: &[(&str, &str)], t: i64) -> Stored {
+    Stored {
+        alert: Alert {
+            labels: ls(pairs),
+            annotations: LabelSet::new(),
+            starts_at: t,
+            ends_at: t + 24 * H,
+            generator_url: String::new(),
+            updated_at: t,
+        },
+        timeout: false,
+    }
+}
+
 /// A pipeline and a driver that ticks at every deadline, delivering
 /// successfully unless `fail` is set.
 struct Sim {
@@ -91,7 +106,9 @@ impl Sim {
         while let Some(d) = self.p.next_deadline().filter(|d| *d <= T0 + to) {
             for o in self.p.tick(d) {
                 self.sent.push(render(&o));
-                if !self.fail {
+                if self.fail {
+                    self.p.mark_failed(&o);
+                } else {
                     self.p.mark_sent(&o, d);
                 }
                 self.outbound.push(o);
@@ -102,20 +119,7 @@ impl Sim {
     fn fire(&mut self, at: i64, pairs: &[(&str, &str)]) {
         self.advance(at);
         let t = T0 + at;
-        self.p.insert(
-            vec![Stored {
-                alert: Alert {
-                    labels: ls(pairs),
-                    annotations: LabelSet::new(),
-                    starts_at: t,
-                    ends_at: t + 24 * H,
-                    generator_url: String::new(),
-                    updated_at: t,
-                },
-                timeout: false,
-            }],
-            t,
-        );
+        self.p.insert(vec![firing(pairs, t)], t);
     }
 
     fn resolve(&mut self, at: i64, pairs: &[(&str, &str)]) {
@@ -480,19 +484,46 @@ fn old_alert_flushes_at_once_and_payload_uses_flush_instant() {
 
 #[test]
 fn a_slow_delivery_of_an_older_flush_does_not_replace_a_newer_ones_log_entry() {
-    let mut s = Sim::new(BASE);
-    s.fail = true; // deliveries are completed by hand below
-    s.fire(0, A);
-    s.advance(30 * S);
-    s.fire(M, B);
-    s.advance(5 * M + 30 * S);
-    assert_eq!(s.take(), ["30s team/0 a+", "5m30s team/0 a+ b+"]);
-    let (first, second) = (s.outbound[0].clone(), s.outbound[1].clone());
-    // The second flush's delivery ends first; the first one's, stuck in
-    // retries, ends later.
-    s.p.mark_sent(&second, T0 + 5 * M + 31 * S);
-    s.p.mark_sent(&first, T0 + 5 * M + 40 * S);
-    s.fail = false;
-    s.advance(30 * M);
-    assert!(s.take().is_empty(), "a+ b+ was logged as sent");
+    // Deliveries are completed by hand: the first flush's takes longer
+    // than the group may wait for it (abandoned after 10 minutes).
+    let mut p = Pipeline::new(&parse(BASE).unwrap(), T0);
+    p.insert(vec![firing(A, T0)], T0);
+    let first = p.tick(T0 + 30 * S);
+    assert_eq!(first.len(), 1);
+    p.insert(vec![firing(B, T0 + M)], T0 + M);
+    // Still delivering: the flushes at 5m30s and 10m30s wait.
+    assert!(p.tick(T0 + 5 * M + 30 * S).is_empty());
+    assert!(p.tick(T0 + 10 * M + 29 * S).is_empty());
+    let second = p.tick(T0 + 10 * M + 30 * S);
+    assert_eq!(
+        second.iter().map(render).collect::<Vec<_>>(),
+        ["10m30s team/0 a+ b+"]
+    );
+    // The second flush's delivery ends first; the first one's ends later.
+    p.mark_sent(&second[0], T0 + 10 * M + 31 * S);
+    p.mark_sent(&first[0], T0 + 10 * M + 40 * S);
+    let mut later = Vec::new();
+    while let Some(d) = p.next_deadline().filter(|d| *d <= T0 + H) {
+        later.extend(p.tick(d).iter().map(render));
+    }
+    assert!(later.is_empty(), "a+ b+ was logged as sent: {later:?}");
+}
+
+#[test]
+fn a_group_waits_for_its_previous_notification_before_flushing_again() {
+    let mut p = Pipeline::new(&parse(BASE).unwrap(), T0);
+    p.insert(vec![firing(A, T0)], T0);
+    let first = p.tick(T0 + 30 * S);
+    p.insert(vec![firing(B, T0 + M)], T0 + M);
+    assert!(
+        p.tick(T0 + 5 * M + 30 * S).is_empty(),
+        "a+ is still being delivered"
+    );
+    p.mark_sent(&first[0], T0 + 5 * M + 45 * S);
+    let next: Vec<String> = p.tick(T0 + 5 * M + 31 * S).iter().map(render).collect();
+    assert_eq!(
+        next,
+        ["5m31s team/0 a+ b+"],
+        "flushed a second later, once delivered"
+    );
 }
