@@ -102,6 +102,11 @@ pub fn vigil_binary() -> PathBuf {
 /// directory (outside `data`, so it outlives a failed run), and waits until
 /// it is ready.
 pub fn start_vigil(name: &str, data: &Path) -> VigilServer {
+    start_vigil_with(name, data, &[])
+}
+
+/// [`start_vigil`] with more `serve` flags.
+pub fn start_vigil_with(name: &str, data: &Path, extra_args: &[&str]) -> VigilServer {
     let port = free_port();
     let log_path = std::env::temp_dir().join(format!("vigil-{name}-{port}.log"));
     eprintln!("server log: {}", log_path.display());
@@ -116,6 +121,7 @@ pub fn start_vigil(name: &str, data: &Path) -> VigilServer {
             "--data-dir",
         ])
         .arg(data)
+        .args(extra_args)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -139,4 +145,18 @@ pub fn start_vigil(name: &str, data: &Path) -> VigilServer {
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
+}
+
+/// The number after `name` on the command line (`--spans 1000000`), or
+/// `default`.
+pub fn arg_usize(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number, not {v:?}"))
+        })
+        .unwrap_or(default)
 }

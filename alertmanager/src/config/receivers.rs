@@ -275,6 +275,20 @@ pub struct TlsConfig {
     pub max_version: Option<String>,
 }
 
+/// A PEM given inline (`ca`, `cert`, `key`) or as a file (`*_file`);
+/// `None` when neither is set. `what` names it in the error.
+pub fn read_pem(inline: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, String> {
+    if !inline.is_empty() {
+        return Ok(Some(inline.as_bytes().to_vec()));
+    }
+    if file.is_empty() {
+        return Ok(None);
+    }
+    std::fs::read(file)
+        .map(Some)
+        .map_err(|e| format!("reading tls_config {what} {file}: {e}"))
+}
+
 impl TlsConfig {
     /// Prometheus common `TLSConfig.Validate`.
     pub fn validate(&self) -> Result<(), String> {

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::receivers::{TlsConfig, WebhookConfig};
+use crate::config::receivers::{read_pem, TlsConfig, WebhookConfig};
 use crate::notify::pipeline::Outbound;
 use crate::notify::webhook::payload;
 
@@ -94,18 +94,6 @@ pub fn retrying(
 /// interval, so retries end before the group's next flush sends again.
 pub fn retry_budget(outbound: &Outbound) -> Duration {
     Duration::from_millis((outbound.group_interval_ms.max(0) as u64) / 4 * 3)
-}
-
-fn read_pem(inline: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, String> {
-    if !inline.is_empty() {
-        return Ok(Some(inline.as_bytes().to_vec()));
-    }
-    if file.is_empty() {
-        return Ok(None);
-    }
-    std::fs::read(file)
-        .map(Some)
-        .map_err(|e| format!("reading tls_config {what} {file}: {e}"))
 }
 
 /// `tls_config` as ureq's (rustls): `None` when it changes nothing.

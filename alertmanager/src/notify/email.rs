@@ -710,15 +710,7 @@ fn message_bytes(r: &Rendered, hello: &str) -> Result<Vec<u8>, SendError> {
 }
 
 fn read_pem(inline: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, SendError> {
-    if !inline.is_empty() {
-        return Ok(Some(inline.as_bytes().to_vec()));
-    }
-    if file.is_empty() {
-        return Ok(None);
-    }
-    std::fs::read(file)
-        .map(Some)
-        .map_err(|e| SendError::Config(format!("reading {what} {file}: {e}")))
+    crate::config::receivers::read_pem(inline, file, what).map_err(SendError::Config)
 }
 
 /// `tls_config` as `lettre` TLS parameters (rustls). Without `ca`, the
