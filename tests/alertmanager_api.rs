@@ -591,3 +591,58 @@ fn external_labels_and_url_reach_templates_and_notifications() {
         "{alert}"
     );
 }
+
+/// Bad input to API v2 gets 400 with Alertmanager's reason, and what was
+/// accepted before is still there.
+#[test]
+fn bad_alerts_silences_and_filters_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let agent = agent();
+    let post = |path: &str, body: &str| {
+        let mut r = agent
+            .post(&server.url(path))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, _) = post(
+        "/api/v2/alerts",
+        r#"[{"labels": {"alertname": "Kept", "instance": "a"}}]"#,
+    );
+    assert_eq!(status, 200);
+    for body in [
+        r#"[{"labels": {"alertname": "X"}"#,
+        r#"{"labels": {"alertname": "X"}}"#,
+        r#"[{"labels": {"alertname": "X"}, "startsAt": "yesterday"}]"#,
+    ] {
+        let (status, text) = post("/api/v2/alerts", body);
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(!text.is_empty(), "{body}: a reason");
+    }
+    let silence = |matcher: &str| {
+        format!(
+            r#"{{"matchers": [{matcher}], "startsAt": "2030-01-01T00:00:00Z", "endsAt": "2030-01-02T00:00:00Z", "createdBy": "me", "comment": "c"}}"#
+        )
+    };
+    let (status, text) = post(
+        "/api/v2/silences",
+        &silence(r#"{"name": "job", "value": "(", "isRegex": true}"#),
+    );
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = post("/api/v2/silences", &silence(""));
+    assert_eq!(status, 400, "{text}");
+    let (status, _) = get_json(
+        &agent,
+        &server.url(&format!(
+            "/api/v2/alerts?filter={}",
+            common::encode("job=~(")
+        )),
+    );
+    assert_eq!(status, 400);
+    let (_, alerts) = get_json(&agent, &server.url("/api/v2/alerts"));
+    assert_eq!(alerts[0]["labels"]["alertname"], "Kept");
+    let ready = agent.get(&server.url("/-/ready")).call().unwrap();
+    assert_eq!(ready.status(), 200);
+}
