@@ -554,7 +554,11 @@ async fn run_notifications(
         };
         for outbound in due {
             let receiver = alerts.lock().config().receiver(&outbound.receiver).cloned();
-            let Some(receiver) = receiver else { continue };
+            let Some(receiver) = receiver else {
+                // Gone with a reload: the flush is over.
+                alerts.lock().mark_failed(&outbound);
+                continue;
+            };
             let alerts = alerts.clone();
             let external_url = external_url.clone();
             tokio::task::spawn_blocking(move || {
