@@ -614,8 +614,6 @@ async fn run_notifications(
     }
 }
 
-/// Evaluates rule groups at their instants against the metrics store, and
-/// hands the alerts they produce to the Alertmanager in-process.
 /// `--web.external-url`, or where Vigil listens; without a trailing `/`.
 fn external_url(options: &ServeOptions) -> String {
     options
@@ -633,6 +631,8 @@ struct RuleContext {
     external_url: String,
 }
 
+/// Evaluates rule groups at their instants against the metrics store, and
+/// hands the alerts they produce to the Alertmanager in-process.
 async fn run_rules(
     rules: alertmanager::api::SharedRules,
     store: Arc<crate::metrics_store::MetricsStore>,
