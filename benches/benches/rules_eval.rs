@@ -3,7 +3,8 @@
 //! instance, threshold alerts on rates and gauges, `avg_over_time` and
 //! `quantile` alerts) over 100k series (100 metric families of 1000 series:
 //! 10 jobs × 100 instances; half counters, half gauges) holding 30 minutes
-//! of 15 s scrapes. Each round appends one more scrape of every series, then
+//! of 15 s scrapes. Each round appends the interval's two scrapes of every
+//! series, then
 //! evaluates every group once, as one 30 s evaluation interval would (the
 //! server's path: `RuleManager::eval_due`, due groups shared out over the
 //! cores), and reports each group's evaluation time (the `evaluationTime`
