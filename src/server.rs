@@ -593,8 +593,7 @@ async fn run_notifications(
                 );
                 match outcome {
                     Ok(()) => {
-                        let now = traces::store::now_ns() / 1_000_000;
-                        let logged = alerts.lock().mark_sent(&outbound, now);
+                        let logged = alerts.lock().mark_sent(&outbound);
                         if let Err(e) = logged.commit() {
                             error!(error = %e, "cannot write the notification log; a restart may send this again");
                         }

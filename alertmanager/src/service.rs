@@ -258,8 +258,8 @@ impl Alertmanager {
     /// committed: commit it after releasing the lock around this
     /// Alertmanager, so other work does not wait for the fsync.
     #[must_use = "commit the LogWrite to put the delivery on disk"]
-    pub fn mark_sent(&mut self, sent: &Outbound, now_ms: i64) -> LogWrite {
-        let entry = self.pipeline.mark_sent(sent, now_ms);
+    pub fn mark_sent(&mut self, sent: &Outbound) -> LogWrite {
+        let entry = self.pipeline.mark_sent(sent);
         LogWrite(self.nflog_file.clone().zip(entry))
     }
 

@@ -94,6 +94,13 @@ fn restore(rule: &mut AlertingRule, engine: &dyn QueryEngine, t_ms: i64) {
     }
 }
 
+/// The cores rule groups may use. Asked once: on Linux each call reads
+/// the cgroup's CPU quota from /proc and /sys.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 impl Loaded {
     /// Evaluates the group at its last aligned instant not after `now_ms`
     /// (it must be due; an instant missed by more than an interval is
@@ -270,9 +277,7 @@ impl RuleManager {
             .iter_mut()
             .filter(|g| g.next_ms.is_some_and(|due| due <= now_ms))
             .collect();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(due.len());
+        let workers = cores().min(due.len());
         if workers <= 1 {
             let mut outgoing = Vec::new();
             for g in due {

@@ -352,13 +352,12 @@ impl Pipeline {
     /// written.
     ///
     /// The entry is stamped with the flush instant, not the delivery's
-    /// end (`_now_ms`): a slow delivery of an older flush that completes
-    /// after a newer one must not replace the newer flush's entry (the log
-    /// keeps the newest stamp), or the group would be notified again.
-    /// Alertmanager avoids the race by flushing a group only after its
-    /// previous notification finished; here deliveries of one group may
-    /// overlap when one outlasts the group interval.
-    pub fn mark_sent(&mut self, sent: &Outbound, _now_ms: i64) -> Option<Entry> {
+    /// end: a group flushes again only once its previous notification is
+    /// over, except after [`crate::dispatch::aggregation::abandon_after`];
+    /// a delivery of the abandoned flush that ends after the newer one must
+    /// not replace the newer entry (the log keeps the newest stamp), or the
+    /// group would be notified again.
+    pub fn mark_sent(&mut self, sent: &Outbound) -> Option<Entry> {
         let rk = ReceiverKey {
             receiver: sent.receiver.clone(),
             integration: sent.integration.as_str().to_string(),

@@ -109,7 +109,7 @@ impl Sim {
                 if self.fail {
                     self.p.mark_failed(&o);
                 } else {
-                    self.p.mark_sent(&o, d);
+                    self.p.mark_sent(&o);
                 }
                 self.outbound.push(o);
             }
@@ -500,8 +500,8 @@ fn a_slow_delivery_of_an_older_flush_does_not_replace_a_newer_ones_log_entry() {
         ["10m30s team/0 a+ b+"]
     );
     // The second flush's delivery ends first; the first one's ends later.
-    p.mark_sent(&second[0], T0 + 10 * M + 31 * S);
-    p.mark_sent(&first[0], T0 + 10 * M + 40 * S);
+    p.mark_sent(&second[0]);
+    p.mark_sent(&first[0]);
     let mut later = Vec::new();
     while let Some(d) = p.next_deadline().filter(|d| *d <= T0 + H) {
         later.extend(p.tick(d).iter().map(render));
@@ -519,7 +519,7 @@ fn a_group_waits_for_its_previous_notification_before_flushing_again() {
         p.tick(T0 + 5 * M + 30 * S).is_empty(),
         "a+ is still being delivered"
     );
-    p.mark_sent(&first[0], T0 + 5 * M + 45 * S);
+    p.mark_sent(&first[0]);
     let next: Vec<String> = p.tick(T0 + 5 * M + 31 * S).iter().map(render).collect();
     assert_eq!(
         next,
