@@ -62,23 +62,41 @@ impl Appender for MetricsStore {
         let head = self.db.head();
         let refs = head.get_or_create(&series).map_err(|e| e.to_string())?;
         let mut batch = Vec::with_capacity(samples.len());
+        let mut batch_labels = Vec::with_capacity(samples.len());
         let mut first_invalid = None;
         for ((labels, value), r) in samples.iter().zip(refs) {
             match r {
-                Ok(series) => batch.push(RefSample {
-                    series,
-                    t: t_ms,
-                    v: *value,
-                }),
+                Ok(series) => {
+                    batch.push(RefSample {
+                        series,
+                        t: t_ms,
+                        v: *value,
+                    });
+                    batch_labels.push(labels);
+                }
                 Err(e) => {
                     first_invalid.get_or_insert(format!("{labels:?}: {e}"));
                 }
             }
         }
-        head.commit(&batch).map_err(|e| e.to_string())?;
-        match first_invalid {
+        let report = head.commit(&batch).map_err(|e| e.to_string())?;
+        if let Some(e) = first_invalid {
+            return Err(format!("series with invalid labels skipped: {e}"));
+        }
+        match report.first_rejection {
             None => Ok(()),
-            Some(e) => Err(format!("series with invalid labels skipped: {e}")),
+            Some((sample, why)) => {
+                let labels = batch
+                    .iter()
+                    .position(|b| b.series == sample.series)
+                    .map_or_else(String::new, |i| batch_labels[i].to_string());
+                Err(format!(
+                    "{} samples refused, the first of {labels} at {}: {}",
+                    report.rejected,
+                    sample.t,
+                    why.describe()
+                ))
+            }
         }
     }
 }
@@ -123,6 +141,15 @@ mod tests {
         assert_eq!(
             store.instant("scalar(sum(job:up:sum))", t).unwrap()[0].value,
             5.0
+        );
+        // A sample the head refuses (a different value at the same
+        // instant) is reported, not dropped in silence.
+        let refused = store.append(t, &[(series("a"), 7.0)]).unwrap_err();
+        assert!(
+            refused.starts_with(
+                "1 samples refused, the first of {__name__=\"job:up:sum\", job=\"a\"}"
+            ),
+            "{refused}"
         );
         let parse_error = store.instant("sum(", t).unwrap_err();
         assert!(

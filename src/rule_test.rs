@@ -31,9 +31,8 @@ use alertmanager::evaluation::manager::{RuleManager, TemplateExpander};
 use model::Labels;
 use serde::Deserialize;
 use tsdb::metrics::TsdbMetrics;
-use tsdb::promql::script::{parse_series_line, Slot};
+use tsdb::promql::script::{parse_series_line, SeriesValues, Slot};
 use tsdb::promql::Engine;
-use tsdb::wal::record::RefSample;
 use tsdb::wal::{FsyncPolicy, WalOptions};
 use tsdb::{Db, Options};
 
@@ -261,73 +260,54 @@ impl Store {
         })
     }
 
-    /// Stores the samples of `series` at or before `until_ms` not stored
-    /// yet; `next` is each series' cursor.
+    /// Stores the input's slots `*next..` that fall at or before
+    /// `until_ms` (slot `k` is at `k × interval_ms`), through the appender
+    /// rules write with, one instant at a time.
     fn load_until(
         &self,
-        series: &[InputSamples],
-        next: &mut [usize],
+        input: &[SeriesValues],
+        interval_ms: i64,
+        next: &mut usize,
         until_ms: i64,
     ) -> Result<(), String> {
-        let head = self.metrics.db.head();
-        for ((labels, samples), cursor) in series.iter().zip(next.iter_mut()) {
-            let end = *cursor + samples[*cursor..].partition_point(|&(t, _)| t <= until_ms);
-            if end == *cursor {
-                continue;
+        let slots = input.iter().map(|s| s.slots.len()).max().unwrap_or(0);
+        while *next < slots {
+            let t = *next as i64 * interval_ms;
+            if t > until_ms {
+                break;
             }
-            let series_ref = head
-                .get_or_create_labels(labels)
-                .map_err(|e| format!("{labels}: {e}"))?;
-            let batch: Vec<RefSample> = samples[*cursor..end]
+            let batch: Vec<(Labels, f64)> = input
                 .iter()
-                .map(|&(t, v)| RefSample {
-                    series: series_ref,
-                    t,
-                    v,
+                .filter_map(|s| match s.slots.get(*next) {
+                    Some(Slot::Float(v)) => Some((s.labels.clone(), *v)),
+                    _ => None,
                 })
                 .collect();
-            let report = head.commit(&batch).map_err(|e| format!("{labels}: {e}"))?;
-            if let Some((sample, why)) = report.first_rejection {
-                return Err(format!(
-                    "{labels}: the sample at {} was refused: {}",
-                    sample.t,
-                    why.describe()
-                ));
-            }
-            *cursor = end;
+            self.metrics.append(t, &batch)?;
+            *next += 1;
         }
         Ok(())
     }
 }
 
-/// An input series and its samples (time, value), empty slots skipped.
-type InputSamples = (Labels, Vec<(i64, f64)>);
-
-/// The input series with their samples.
-fn input_series(group: &TestGroup, interval_ms: i64) -> Result<Vec<InputSamples>, String> {
-    let mut out = Vec::new();
-    for input in &group.input_series {
-        let line = format!("{} {}", input.series, input.values.0);
-        let parsed =
-            parse_series_line(&line).map_err(|e| format!("input series {}: {e}", input.series))?;
-        let mut samples = Vec::new();
-        for (i, slot) in parsed.slots.iter().enumerate() {
-            match slot {
-                Slot::Empty => {}
-                Slot::Float(v) => samples.push((i as i64 * interval_ms, *v)),
-                Slot::Histogram => {
-                    return Err(format!(
-                        "{}: native histogram values are not supported",
-                        input.series
-                    ))
-                }
+/// The input series, parsed; native-histogram values are refused.
+fn input_series(group: &TestGroup) -> Result<Vec<SeriesValues>, String> {
+    group
+        .input_series
+        .iter()
+        .map(|input| {
+            let line = format!("{} {}", input.series, input.values.0);
+            let parsed = parse_series_line(&line)
+                .map_err(|e| format!("input series {}: {e}", input.series))?;
+            if parsed.slots.contains(&Slot::Histogram) {
+                return Err(format!(
+                    "{}: native histogram values are not supported",
+                    input.series
+                ));
             }
-        }
-        if !samples.is_empty() {
-            out.push((parsed.labels, samples));
-        }
-    }
-    Ok(out)
+            Ok(parsed)
+        })
+        .collect()
 }
 
 /// A label set as Prometheus prints it: `{a="1", b="2"}`.
@@ -390,7 +370,7 @@ fn run_group(
             )];
         }
     }
-    let series = match input_series(group, interval_ms) {
+    let series = match input_series(group) {
         Ok(s) => s,
         Err(e) => return vec![e],
     };
@@ -428,12 +408,12 @@ fn run_group(
     let mut alert_tests: Vec<&AlertTest> = group.alert_rule_test.iter().collect();
     alert_tests.sort_by_key(|t| t.eval_time);
     let mut next_test = 0;
-    let mut cursors = vec![0; series.len()];
+    let mut next_slot = 0;
     let mut errors = Vec::new();
 
     let mut ts = 0i64;
     while ts <= max_eval {
-        if let Err(e) = store.load_until(&series, &mut cursors, ts) {
+        if let Err(e) = store.load_until(&series, interval_ms, &mut next_slot, ts) {
             errors.push(e);
             return errors;
         }
@@ -500,7 +480,7 @@ fn run_group(
     }
     // Queries with `@` or a negative offset may look past the last
     // evaluation.
-    if let Err(e) = store.load_until(&series, &mut cursors, i64::MAX) {
+    if let Err(e) = store.load_until(&series, interval_ms, &mut next_slot, i64::MAX) {
         errors.push(e);
         return errors;
     }
